@@ -1,0 +1,1 @@
+"""TMN: the coordination API for Tillsammans mot nätdroger."""

@@ -1,0 +1,159 @@
+"""The application factory: wires settings, database, routes, errors and OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import cast
+from uuid import uuid4
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import MutableScopeHeaders, State
+from litestar.di import Provide
+from litestar.enums import ScopeType
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Tag
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from service.db import create_engine, create_sessionmaker
+from service.deps import provide_context, provide_db_session, provide_principal
+from service.geography.controller import CountyController, MunicipalityController
+from service.health.controller import HealthController, ProblemTypeController
+from service.networks.controller import NetworkController, NetworkMemberController
+from service.organizations.controller import OrganizationController
+from service.participants.controller import ParticipantController
+from service.problems import EXCEPTION_HANDLERS
+from service.settings import Settings
+
+API_VERSION = "0.1.0"
+DOCS_ASSETS = "/docs/assets"
+_STATIC = Path(__file__).parent / "static" / "swagger-ui"
+
+DESCRIPTION = """\
+The coordination API for **Tillsammans mot nätdroger** (Together against online drugs): networks on
+national, regional and local level, the organizations and people in them, and the Swedish geography
+they live in.
+
+Conventions: every error is RFC 9457 `application/problem+json` naming the offending field; lists are
+cursor-paginated (`limit` 1–200, `cursor`, `next_cursor` in the body and a `Link` header); single
+resources carry an `ETag`, and updates honour `If-Match` (412 when stale); creating POSTs honour
+`Idempotency-Key`; PATCH is a JSON merge patch.
+"""
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Give every request an id (the caller's X-Request-ID, or a new one) and echo it back."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else uuid4().hex
+        scope["tmn_request_id"] = request_id  # type: ignore[typeddict-unknown-key]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id
+            await send(message)
+
+        await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def openapi_config() -> OpenAPIConfig:
+    favicon = f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>"
+    return OpenAPIConfig(
+        title="TMN API",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        path="/docs",
+        render_plugins=[
+            # Served from our own assets so the docs work without a CDN (and offline).
+            SwaggerRenderPlugin(
+                js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+                path="/",
+                favicon=favicon,
+            )
+        ],
+        tags=[
+            Tag(name="Geography", description="Counties (län) and municipalities (kommuner)."),
+            Tag(
+                name="Organizations",
+                description="Authorities, carriers and the places parcels are handed out.",
+            ),
+            Tag(name="Networks", description="National, regional and local networks and their members."),
+            Tag(name="Participants", description="People, their employment history, roles and consent."),
+            Tag(name="Health", description="Probes for load balancers and orchestrators."),
+            Tag(name="Problems", description="The problem types errors refer to."),
+        ],
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+) -> Litestar:
+    """Build the app. Tests pass their own engine and sessionmaker; otherwise the lifespan owns them."""
+    settings = settings or Settings.from_env()
+    state = State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker})
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        owned = app.state.engine is None
+        if owned:
+            app.state.engine = create_engine(settings)
+        if app.state.sessionmaker is None:
+            app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.engine.dispose()
+
+    cors = (
+        CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=_EXPOSED)
+        if settings.cors_origins
+        else None
+    )
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            ProblemTypeController,
+            CountyController,
+            MunicipalityController,
+            OrganizationController,
+            NetworkController,
+            NetworkMemberController,
+            ParticipantController,
+            create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
+        ],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "ctx": Provide(provide_context, sync_to_thread=False),
+        },
+        exception_handlers=cast(ExceptionHandlersMap, EXCEPTION_HANDLERS),
+        middleware=[request_id_middleware],
+        openapi_config=openapi_config(),
+        cors_config=cors,
+        lifespan=[lifespan],
+        state=state,
+        debug=settings.debug,
+    )
+
+
+_EXPOSED = ["ETag", "Location", "Link", "X-Request-ID", "Idempotent-Replayed"]
+
+
+__all__ = ["create_app"]

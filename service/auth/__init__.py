@@ -1,0 +1,1 @@
+"""Principals, roles and scopes. Authentication itself arrives with the auth issue."""

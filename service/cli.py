@@ -1,0 +1,164 @@
+"""The `tmn` command: serve, migrate, seed, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from service.db import create_engine, create_sessionmaker
+from service.settings import Settings, SettingsError
+
+T = TypeVar("T")
+DEFAULT_OPENAPI = Path("openapi/openapi.json")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _run(coro_fn: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(coro_fn(_settings()))
+
+
+async def _migrate(settings: Settings) -> None:
+    from service.migrate import upgrade
+
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _seed(settings: Settings, demo: bool) -> str:
+    from service.seed import seed
+
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            report = await seed(session, demo=demo)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return (
+        f"reference data: {report.counties_changed} counties and {report.municipalities_changed} "
+        f"municipalities inserted or corrected; demo data: {report.demo}"
+    )
+
+
+async def _require_migrated(settings: Settings) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.migrate import current_revisions, head_revisions
+
+    engine = create_engine(settings)
+    try:
+        current = await current_revisions(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(
+            f"cannot reach the database ({type(exc).__name__}); check TMN_DATABASE_URL"
+        ) from exc
+    finally:
+        await engine.dispose()
+    if current != head_revisions():
+        raise click.ClickException(
+            "the database schema is not at the newest migration "
+            f"(at {sorted(current) or 'nothing'}); run `tmn migrate` first"
+        )
+
+
+@click.group()
+def main() -> None:
+    """TMN: the coordination API for Tillsammans mot nätdroger."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+@click.option("--demo", is_flag=True, help="Also load the northern demo data before serving.")
+def serve(host: str, port: int, workers: int, reload: bool, demo: bool) -> None:
+    """Serve the API. On the embedded SQLite default, migrate and seed first."""
+    import uvicorn
+
+    settings = _settings()
+    if settings.is_embedded:
+        asyncio.run(_migrate(settings))
+        click.echo(asyncio.run(_seed(settings, demo)), err=True)
+    else:
+        asyncio.run(_require_migrated(settings))
+        if demo:
+            click.echo(asyncio.run(_seed(settings, True)), err=True)
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest migration."""
+    _run(_migrate)
+    click.echo("database at the newest migration", err=True)
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Add the northern demo data (idempotent).")
+def seed(demo: bool) -> None:
+    """Load reference data: the 21 counties and 290 municipalities."""
+
+    async def go(settings: Settings) -> str:
+        await _require_migrated(settings)
+        return await _seed(settings, demo)
+
+    click.echo(_run(go), err=True)
+
+
+def openapi_document() -> dict[str, Any]:
+    from service.app import create_app
+
+    app = create_app(Settings())
+    document: dict[str, Any] = app.openapi_schema.to_schema()
+    return document
+
+
+def render_openapi() -> str:
+    return json.dumps(openapi_document(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=DEFAULT_OPENAPI, show_default=True)
+@click.option("--check", is_flag=True, help="Exit 1 if the file differs from what the app generates.")
+def openapi(output: Path, check: bool) -> None:
+    """Write the OpenAPI 3.1 document."""
+    text = render_openapi()
+    if check:
+        if not output.exists() or output.read_text(encoding="utf-8") != text:
+            click.echo(f"{output} is out of date; run `tmn openapi`", err=True)
+            sys.exit(1)
+        click.echo(f"{output} is current", err=True)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Engine and session configuration, the declarative bases and the schema's metadata.
+
+Transactions follow a unit-of-work rule: services never commit. The caller that owns the
+unit (the request's session dependency, a CLI command, the worker) commits once at the
+end, so every write request is exactly one transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase, orm_registry
+from sqlalchemy import ColumnElement, Integer, MetaData, String, event
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.functions import FunctionElement
+
+from service.settings import Settings
+
+metadata: MetaData = orm_registry.metadata
+
+
+class NaturalKeyBase(DefaultBase):
+    """Base for tables keyed by their own columns (codes, association rows)."""
+
+    __abstract__ = True
+
+
+class EntityBase(UUIDv7AuditBase):
+    """Base for domain entities: UUIDv7 key, created/updated timestamps, a version for ETags.
+
+    The version is SQLAlchemy's optimistic-concurrency counter: an UPDATE that lost a race
+    raises StaleDataError instead of silently overwriting.
+    """
+
+    __abstract__ = True
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.version}
+
+
+def enum_type(enum_cls: type[enum.StrEnum]) -> SAEnum:
+    """A StrEnum stored by value as VARCHAR: portable, and new members need no ALTER TYPE."""
+    return SAEnum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=40,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_sqlite_url(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(settings: Settings, *, poolclass: Any = None) -> AsyncEngine:
+    url = settings.effective_database_url
+    if is_sqlite_url(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(
+            url, echo=settings.db_echo, hide_parameters=True, poolclass=poolclass or NullPool
+        )
+        _configure_sqlite(engine)
+        return engine
+    # hide_parameters: bound values (names, e-mails) never reach logs or exception texts.
+    kwargs: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": True, "hide_parameters": True}
+    if poolclass is not None:
+        kwargs["poolclass"] = poolclass
+    else:
+        kwargs["pool_size"] = settings.db_pool_size
+    return create_async_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT and delays BEGIN; take it over,
+    # as SQLAlchemy's SQLite notes recommend, so rollbacks (and the test savepoints) are real.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+        # SQLite's lower() folds ASCII only; searches for "älv" must find "Älvsbyn".
+        dbapi_connection.create_function("tmn_fold", 1, _fold, deterministic=True)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _fold(value: str | None) -> str | None:
+    return value.casefold() if value is not None else None
+
+
+class fold(FunctionElement[str]):
+    """Case-insensitive form of a text column: lower() on PostgreSQL, casefold on SQLite."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(fold)
+def _fold_default(element: fold, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(fold, "sqlite")
+def _fold_sqlite(element: fold, compiler: Any, **kw: Any) -> str:
+    return f"tmn_fold({compiler.process(element.clauses, **kw)})"
+
+
+def contains_folded(column: Any, text: str) -> ColumnElement[bool]:
+    """`column` contains `text`, ignoring case, with LIKE wildcards in `text` taken literally."""
+    return fold(column).contains(text.casefold(), autoescape=True)
+
+
+def create_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **kwargs)
+
+
+def migrations_dir() -> Path:
+    """The Alembic script directory: the repository's migrations/, or the copy in a wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "migrations", here / "_migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise FileNotFoundError("migrations directory not found")

@@ -1,0 +1,47 @@
+"""Dependencies injected into every controller: the session, the principal, the context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, TypeAlias
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.principal import Principal
+from service.context import Context
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One session and one transaction per request: committed when the handler succeeds,
+    rolled back when anything raises, so a failed write leaves nothing half-written."""
+    async with state.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    principal = request.scope.get("tmn_principal")
+    return principal if isinstance(principal, Principal) else Principal.development()
+
+
+def provide_context(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+) -> Context:
+    request_id = request.headers.get("x-request-id") or request.scope.get("tmn_request_id")
+    if isinstance(request_id, str) and request_id:
+        return Context(session=db_session, principal=principal, request_id=request_id)
+    return Context(session=db_session, principal=principal)
+
+
+# How controllers ask for the context: `ctx: RequestContext`.
+RequestContext: TypeAlias = NamedDependency[Context]

@@ -1,0 +1,1 @@
+"""Counties (län) and municipalities (kommuner), seeded from the shipped reference data."""

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get
+from litestar.params import PathParameter, QueryParameter
+
+from service.deps import RequestContext
+from service.geography import schemas
+from service.geography.service import GeographyService
+from service.http import Cursor, Limit, page_response
+from service.pagination import Page
+
+CountyCodePath = Annotated[str, PathParameter(pattern=r"^[0-9]{2}$", description="Two-digit county code")]
+MunicipalityCodePath = Annotated[
+    str, PathParameter(pattern=r"^[0-9]{4}$", description="Four-digit municipality code")
+]
+
+
+class CountyController(Controller):
+    path = "/v1/counties"
+    tags = ["Geography"]
+
+    @get("/", summary="List the 21 counties")
+    async def list_counties(
+        self, request: Request[Any, Any, Any], ctx: RequestContext, limit: Limit = 50, cursor: Cursor = None
+    ) -> Response[Page[schemas.County]]:
+        return page_response(request, await GeographyService(ctx).list_counties(limit=limit, cursor=cursor))
+
+    @get("/{code:str}", summary="One county")
+    async def get_county(self, ctx: RequestContext, code: CountyCodePath) -> schemas.County:
+        return await GeographyService(ctx).get_county(code)
+
+
+class MunicipalityController(Controller):
+    path = "/v1/municipalities"
+    tags = ["Geography"]
+
+    @get("/", summary="List municipalities, optionally of one county")
+    async def list_municipalities(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        county: Annotated[
+            str | None, QueryParameter(pattern=r"^[0-9]{2}$", description="Only this county's municipalities")
+        ] = None,
+        q: Annotated[
+            str | None, QueryParameter(max_length=100, description="Name contains (any case)")
+        ] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Response[Page[schemas.Municipality]]:
+        page = await GeographyService(ctx).list_municipalities(county=county, q=q, limit=limit, cursor=cursor)
+        return page_response(request, page)
+
+    @get("/{code:str}", summary="One municipality")
+    async def get_municipality(self, ctx: RequestContext, code: MunicipalityCodePath) -> schemas.Municipality:
+        return await GeographyService(ctx).get_municipality(code)

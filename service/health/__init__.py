@@ -1,0 +1,1 @@
+"""Liveness and readiness probes, and the pages that explain problem types."""

@@ -1,0 +1,1 @@
+"""Idempotency-Key support: a retried creating request returns the first answer."""

@@ -1,0 +1,22 @@
+"""Every model, imported once so the metadata is complete (Alembic and tests use this)."""
+
+from service.db import metadata
+from service.geography.models import County, Municipality
+from service.idempotency.models import IdempotencyRecord
+from service.networks.models import Network, NetworkCounty, NetworkMember
+from service.organizations.models import Organization
+from service.participants.models import Employment, Participant, ParticipantRole
+
+__all__ = [
+    "County",
+    "Employment",
+    "IdempotencyRecord",
+    "Municipality",
+    "Network",
+    "NetworkCounty",
+    "NetworkMember",
+    "Organization",
+    "Participant",
+    "ParticipantRole",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Networks on three levels (national, regional, local) and their members."""

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from service.deps import RequestContext
+from service.http import (
+    MERGE_PATCH_NOTE,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    created_response,
+    idempotent,
+    page_response,
+    resource_response,
+)
+from service.organizations import schemas
+from service.organizations.models import OrganizationKind, OrganizationStatus
+from service.organizations.service import OrganizationService, etag, to_schema
+from service.pagination import Page
+
+
+class OrganizationController(Controller):
+    path = "/v1/organizations"
+    tags = ["Organizations"]
+
+    @post("/", summary="Create an organization")
+    async def create_organization(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        data: JSONBody[schemas.OrganizationCreate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[schemas.Organization]:
+        async def create() -> Response[Any]:
+            org = await OrganizationService(ctx).create(data)
+            return created_response(request, to_schema(org), etag(org), f"{self.path}/{org.id}")
+
+        return await idempotent(request, ctx, idempotency_key, data, create)
+
+    @get("/", summary="List organizations")
+    async def list_organizations(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        kind: Annotated[OrganizationKind | None, QueryParameter(description="Only this kind")] = None,
+        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
+        county: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{2}$")] = None,
+        q: Annotated[
+            str | None, QueryParameter(max_length=100, description="Name contains (any case)")
+        ] = None,
+        status: Annotated[
+            OrganizationStatus | None, QueryParameter(description="Default: active only")
+        ] = OrganizationStatus.ACTIVE,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Response[Page[schemas.Organization]]:
+        page = await OrganizationService(ctx).page(
+            kind=kind,
+            municipality=municipality,
+            county=county,
+            q=q,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+        )
+        return page_response(request, page)
+
+    @get("/{organization_id:uuid}", summary="One organization")
+    async def get_organization(
+        self, request: Request[Any, Any, Any], ctx: RequestContext, organization_id: FromPath[UUID]
+    ) -> Response[schemas.Organization]:
+        org = await OrganizationService(ctx).get(organization_id)
+        return resource_response(request, to_schema(org), etag(org))
+
+    @patch("/{organization_id:uuid}", summary="Change an organization", description=MERGE_PATCH_NOTE)
+    async def update_organization(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        organization_id: FromPath[UUID],
+        data: JSONBody[schemas.OrganizationUpdate],
+        if_match: IfMatch = None,
+    ) -> Response[schemas.Organization]:
+        org = await OrganizationService(ctx).update(organization_id, data, if_match)
+        return resource_response(request, to_schema(org), etag(org))
+
+    @post(
+        "/{organization_id:uuid}/archive", status_code=200, summary="Archive (never delete) an organization"
+    )
+    async def archive_organization(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        organization_id: FromPath[UUID],
+        if_match: IfMatch = None,
+    ) -> Response[schemas.Organization]:
+        org = await OrganizationService(ctx).archive(organization_id, if_match)
+        return resource_response(request, to_schema(org), etag(org))
+
+    @post("/{organization_id:uuid}/restore", status_code=200, summary="Bring an archived organization back")
+    async def restore_organization(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        organization_id: FromPath[UUID],
+        if_match: IfMatch = None,
+    ) -> Response[schemas.Organization]:
+        org = await OrganizationService(ctx).restore(organization_id, if_match)
+        return resource_response(request, to_schema(org), etag(org))

@@ -1,0 +1,1 @@
+"""People: who they are, where they work (with history), their roles and consent."""

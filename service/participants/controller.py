@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from service.deps import RequestContext
+from service.http import (
+    MERGE_PATCH_NOTE,
+    Cursor,
+    IdempotencyKey,
+    IfMatch,
+    Limit,
+    created_response,
+    idempotent,
+    page_response,
+    resource_response,
+)
+from service.pagination import Page
+from service.participants import schemas
+from service.participants.models import ParticipantRoleKind
+from service.participants.service import ParticipantService, etag, to_schema
+
+
+class ParticipantController(Controller):
+    path = "/v1/participants"
+    tags = ["Participants"]
+
+    @post("/", summary="Register a person")
+    async def create_participant(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        data: JSONBody[schemas.ParticipantCreate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[schemas.Participant]:
+        async def create() -> Response[Any]:
+            person = await ParticipantService(ctx).create(data)
+            return created_response(request, to_schema(person), etag(person), f"{self.path}/{person.id}")
+
+        return await idempotent(request, ctx, idempotency_key, data, create)
+
+    @get("/", summary="List people")
+    async def list_participants(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        organization: Annotated[UUID | None, QueryParameter(description="Current employer")] = None,
+        role: FromQuery[ParticipantRoleKind | None] = None,
+        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
+        county: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{2}$")] = None,
+        email: Annotated[str | None, QueryParameter(max_length=254, description="Exact, any case")] = None,
+        q: Annotated[
+            str | None, QueryParameter(max_length=100, description="Name contains (any case)")
+        ] = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Response[Page[schemas.Participant]]:
+        page = await ParticipantService(ctx).page(
+            organization_id=organization,
+            role=role,
+            municipality=municipality,
+            county=county,
+            email=email,
+            q=q,
+            limit=limit,
+            cursor=cursor,
+        )
+        return page_response(request, page)
+
+    @get("/{participant_id:uuid}", summary="One person")
+    async def get_participant(
+        self, request: Request[Any, Any, Any], ctx: RequestContext, participant_id: FromPath[UUID]
+    ) -> Response[schemas.Participant]:
+        person = await ParticipantService(ctx).get(participant_id)
+        return resource_response(request, to_schema(person), etag(person))
+
+    @patch("/{participant_id:uuid}", summary="Change a person", description=MERGE_PATCH_NOTE)
+    async def update_participant(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        participant_id: FromPath[UUID],
+        data: JSONBody[schemas.ParticipantUpdate],
+        if_match: IfMatch = None,
+    ) -> Response[schemas.Participant]:
+        person = await ParticipantService(ctx).update(participant_id, data, if_match)
+        return resource_response(request, to_schema(person), etag(person))
+
+    @post("/{participant_id:uuid}/leave", status_code=200, summary="The person left their organization")
+    async def leave_organization(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        participant_id: FromPath[UUID],
+        if_match: IfMatch = None,
+    ) -> Response[schemas.Participant]:
+        person = await ParticipantService(ctx).leave(participant_id, if_match)
+        return resource_response(request, to_schema(person), etag(person))
+
+    @get("/{participant_id:uuid}/employments", summary="Where the person has worked, newest first")
+    async def list_employments(
+        self, ctx: RequestContext, participant_id: FromPath[UUID]
+    ) -> list[schemas.Employment]:
+        return await ParticipantService(ctx).employments(participant_id)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from service.participants.models import Language, ParticipantRoleKind
+from service.schemas import Input, Name, Output
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, description="Unique regardless of case")]
+Phone = Annotated[
+    str,
+    msgspec.Meta(max_length=30, description="E.164 (+46701234567); Swedish national notation is converted"),
+]
+Roles = Annotated[list[ParticipantRoleKind], msgspec.Meta(max_length=9)]
+
+
+class ParticipantCreate(Input):
+    name: Name
+    email: Email
+    phone: Phone | None = None
+    language: Language = Language.SV
+    organization_id: UUID | None = None
+    roles: Roles = msgspec.field(default_factory=list)
+    mailing_list_consent: bool = False
+
+
+class ParticipantUpdate(Input):
+    """Merge patch. Setting `organization_id` ends the current employment and starts a new one;
+    null ends it (the person left)."""
+
+    name: Name | UnsetType = UNSET
+    email: Email | UnsetType = UNSET
+    phone: Phone | UnsetType | None = UNSET
+    language: Language | UnsetType = UNSET
+    organization_id: UUID | UnsetType | None = UNSET
+    roles: Roles | UnsetType = UNSET
+    mailing_list_consent: bool | UnsetType = UNSET
+
+
+class Participant(Output):
+    id: UUID
+    name: str
+    email: str
+    phone: str | None
+    language: Language
+    organization_id: UUID | None
+    roles: list[ParticipantRoleKind]
+    mailing_list_consent: bool
+    consent_changed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Employment(Output):
+    id: UUID
+    organization_id: UUID
+    organization_name: str
+    started_at: datetime
+    ended_at: datetime | None

@@ -1,0 +1,68 @@
+"""Settings: one msgspec Struct read from TMN_* environment variables.
+
+Every variable is documented in the README's configuration table; `Settings.from_env()`
+is the only place that reads the environment, so tests build a Settings directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class SettingsError(ValueError):
+    """A TMN_* variable holds a value that cannot be used."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Empty means the embedded default: SQLite in `data_dir`.
+    database_url: str = ""
+    data_dir: str = "var"
+    db_pool_size: int = 10
+    db_echo: bool = False
+    # Absolute base of links the API hands out (Location, Link). Empty: taken from the request.
+    public_base_url: str = ""
+    cors_origins: tuple[str, ...] = ()
+    log_level: LogLevel = "INFO"
+    # How long a stored Idempotency-Key answer is replayed.
+    idempotency_ttl_hours: int = 24
+    debug: bool = False
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        path = Path(self.data_dir).resolve() / "tmn.sqlite3"
+        return f"sqlite+aiosqlite:///{path}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        for name in cls.__struct_fields__:
+            key = f"TMN_{name.upper()}"
+            if key in env:
+                raw[name] = _parse(name, env[key])
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"invalid TMN_* setting: {exc}") from exc
+
+
+def _parse(name: str, value: str) -> Any:
+    # Lists are comma-separated; everything else is converted by msgspec (strict=False parses
+    # "true", "10" and so on from strings).
+    if name == "cors_origins":
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value
