@@ -9,15 +9,18 @@ from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, Response
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_304_NOT_MODIFIED
 
 from service.context import Context
 from service.idempotency.service import IdempotencyService, StoredResponse, fingerprint
 from service.pagination import MAX_LIMIT, Page
+from service.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, ProblemBody
 from service.versioning import etag_matches
 
 T = TypeVar("T")
+PageT = TypeVar("PageT", bound=Page[Any])
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1–{MAX_LIMIT}.")]
 Cursor = Annotated[
@@ -41,7 +44,7 @@ def base_url(request: Request[Any, Any, Any]) -> str:
     return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
 
 
-def page_response(request: Request[Any, Any, Any], page: Page[T]) -> Response[Page[T]]:
+def page_response(request: Request[Any, Any, Any], page: PageT) -> Response[PageT]:
     headers: dict[str, str] = {}
     if page.next_cursor:
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
@@ -121,3 +124,26 @@ async def idempotent(
     return Response(
         stored.body, status_code=stored.status_code, headers=headers, media_type="application/json"
     )
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem+json answers a route can give."""
+    by_status = {p.status: p for p in reversed(PROBLEM_TYPES.values())}
+    return {
+        status: ResponseSpec(
+            data_container=ProblemBody,
+            description=f"{by_status[status].title}: {by_status[status].description}"
+            if status in by_status
+            else "Problem",
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+LIST_ERRORS = problem_responses(400, 422)
+READ_ERRORS = problem_responses(404, 422)
+CREATE_ERRORS = problem_responses(400, 403, 409, 422)
+UPDATE_ERRORS = problem_responses(400, 403, 404, 409, 412, 422)
+ACTION_ERRORS = problem_responses(404, 409, 412)

@@ -8,8 +8,7 @@ from litestar.params import PathParameter, QueryParameter
 from service.deps import RequestContext
 from service.geography import schemas
 from service.geography.service import GeographyService
-from service.http import Cursor, Limit, page_response
-from service.pagination import Page
+from service.http import LIST_ERRORS, READ_ERRORS, Cursor, Limit, page_response
 
 CountyCodePath = Annotated[str, PathParameter(pattern=r"^[0-9]{2}$", description="Two-digit county code")]
 MunicipalityCodePath = Annotated[
@@ -21,13 +20,13 @@ class CountyController(Controller):
     path = "/v1/counties"
     tags = ["Geography"]
 
-    @get("/", summary="List the 21 counties")
+    @get("/", summary="List the 21 counties", responses=LIST_ERRORS)
     async def list_counties(
         self, request: Request[Any, Any, Any], ctx: RequestContext, limit: Limit = 50, cursor: Cursor = None
-    ) -> Response[Page[schemas.County]]:
+    ) -> Response[schemas.CountyPage]:
         return page_response(request, await GeographyService(ctx).list_counties(limit=limit, cursor=cursor))
 
-    @get("/{code:str}", summary="One county")
+    @get("/{code:str}", summary="One county", responses=READ_ERRORS)
     async def get_county(self, ctx: RequestContext, code: CountyCodePath) -> schemas.County:
         return await GeographyService(ctx).get_county(code)
 
@@ -36,7 +35,7 @@ class MunicipalityController(Controller):
     path = "/v1/municipalities"
     tags = ["Geography"]
 
-    @get("/", summary="List municipalities, optionally of one county")
+    @get("/", summary="List municipalities, optionally of one county", responses=LIST_ERRORS)
     async def list_municipalities(
         self,
         request: Request[Any, Any, Any],
@@ -49,10 +48,10 @@ class MunicipalityController(Controller):
         ] = None,
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> Response[Page[schemas.Municipality]]:
+    ) -> Response[schemas.MunicipalityPage]:
         page = await GeographyService(ctx).list_municipalities(county=county, q=q, limit=limit, cursor=cursor)
         return page_response(request, page)
 
-    @get("/{code:str}", summary="One municipality")
+    @get("/{code:str}", summary="One municipality", responses=READ_ERRORS)
     async def get_municipality(self, ctx: RequestContext, code: MunicipalityCodePath) -> schemas.Municipality:
         return await GeographyService(ctx).get_municipality(code)

@@ -22,7 +22,7 @@ class GeographyRepository:
 
     async def municipality_counts(self, county_codes: Iterable[str]) -> dict[str, int]:
         stmt = self._county_counts().where(Municipality.county_code.in_(list(county_codes)))
-        return dict((await self.session.execute(stmt)).tuples())
+        return dict((await self.session.execute(stmt)).tuples().all())
 
     async def list_counties(self, *, limit: int, cursor: str | None) -> tuple[list[County], str | None]:
         return await fetch_page(self.session, select(County), self.county_order, limit=limit, cursor=cursor)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from service.pagination import Page
 from service.schemas import Output
 
 
@@ -16,3 +17,11 @@ class Municipality(Output):
     county_code: str
     county_name: str
     police_region: str
+
+
+class CountyPage(Page[County]):
+    """A page of countys; `next_cursor` is null on the last page."""
+
+
+class MunicipalityPage(Page[Municipality]):
+    """A page of municipalitys; `next_cursor` is null on the last page."""

@@ -9,7 +9,6 @@ from service.context import Context
 from service.geography import schemas
 from service.geography.models import County, Municipality
 from service.geography.repository import GeographyRepository
-from service.pagination import Page
 from service.problems import Source, invalid, not_found
 
 
@@ -53,11 +52,11 @@ class GeographyService:
         municipalities = await self.repo.upsert_municipalities(reference_municipalities())
         return counties, municipalities
 
-    async def list_counties(self, *, limit: int, cursor: str | None) -> Page[schemas.County]:
+    async def list_counties(self, *, limit: int, cursor: str | None) -> schemas.CountyPage:
         rows, next_cursor = await self.repo.list_counties(limit=limit, cursor=cursor)
         counts = await self.repo.municipality_counts(c.code for c in rows)
         items = [self._county_out(c, counts.get(c.code, 0)) for c in rows]
-        return Page(items=items, limit=limit, next_cursor=next_cursor)
+        return schemas.CountyPage(items=items, limit=limit, next_cursor=next_cursor)
 
     async def get_county(self, code: str) -> schemas.County:
         county = await self.repo.get_county(code)
@@ -68,13 +67,15 @@ class GeographyService:
 
     async def list_municipalities(
         self, *, county: str | None, q: str | None, limit: int, cursor: str | None
-    ) -> Page[schemas.Municipality]:
+    ) -> schemas.MunicipalityPage:
         if county is not None:
             await self.require_county(county, field="county", source="query")
         rows, next_cursor = await self.repo.list_municipalities(
             county=county, q=q, limit=limit, cursor=cursor
         )
-        return Page(items=[municipality_out(m) for m in rows], limit=limit, next_cursor=next_cursor)
+        return schemas.MunicipalityPage(
+            items=[municipality_out(m) for m in rows], limit=limit, next_cursor=next_cursor
+        )
 
     async def get_municipality(self, code: str) -> schemas.Municipality:
         municipality = await self.repo.get_municipality(code)

@@ -8,7 +8,12 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from service.deps import RequestContext
 from service.http import (
+    ACTION_ERRORS,
+    CREATE_ERRORS,
+    LIST_ERRORS,
     MERGE_PATCH_NOTE,
+    READ_ERRORS,
+    UPDATE_ERRORS,
     Cursor,
     IdempotencyKey,
     IfMatch,
@@ -21,14 +26,13 @@ from service.http import (
 from service.networks import schemas
 from service.networks.models import MemberRole, NetworkKind, NetworkLevel
 from service.networks.service import NetworkService, etag, member_etag, member_schema, to_schema
-from service.pagination import Page
 
 
 class NetworkController(Controller):
     path = "/v1/networks"
     tags = ["Networks"]
 
-    @post("/", summary="Create a network")
+    @post("/", summary="Create a network", responses=CREATE_ERRORS)
     async def create_network(
         self,
         request: Request[Any, Any, Any],
@@ -42,7 +46,7 @@ class NetworkController(Controller):
 
         return await idempotent(request, ctx, idempotency_key, data, create)
 
-    @get("/", summary="List networks")
+    @get("/", summary="List networks", responses=LIST_ERRORS)
     async def list_networks(
         self,
         request: Request[Any, Any, Any],
@@ -59,7 +63,7 @@ class NetworkController(Controller):
         ] = None,
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> Response[Page[schemas.Network]]:
+    ) -> Response[schemas.NetworkPage]:
         page = await NetworkService(ctx).page(
             level=level,
             kind=kind,
@@ -72,14 +76,19 @@ class NetworkController(Controller):
         )
         return page_response(request, page)
 
-    @get("/{network_id:uuid}", summary="One network")
+    @get("/{network_id:uuid}", summary="One network", responses=READ_ERRORS)
     async def get_network(
         self, request: Request[Any, Any, Any], ctx: RequestContext, network_id: FromPath[UUID]
     ) -> Response[schemas.Network]:
         network = await NetworkService(ctx).get(network_id)
         return resource_response(request, to_schema(network), etag(network))
 
-    @patch("/{network_id:uuid}", summary="Change a network", description=MERGE_PATCH_NOTE)
+    @patch(
+        "/{network_id:uuid}",
+        summary="Change a network",
+        description=MERGE_PATCH_NOTE,
+        responses=UPDATE_ERRORS,
+    )
     async def update_network(
         self,
         request: Request[Any, Any, Any],
@@ -91,7 +100,7 @@ class NetworkController(Controller):
         network = await NetworkService(ctx).update(network_id, data, if_match)
         return resource_response(request, to_schema(network), etag(network))
 
-    @get("/{network_id:uuid}/tree", summary="The network and every network below it")
+    @get("/{network_id:uuid}/tree", summary="The network and every network below it", responses=READ_ERRORS)
     async def get_tree(self, ctx: RequestContext, network_id: FromPath[UUID]) -> schemas.NetworkTree:
         return await NetworkService(ctx).tree(network_id)
 
@@ -100,7 +109,7 @@ class NetworkMemberController(Controller):
     path = "/v1/networks/{network_id:uuid}/members"
     tags = ["Networks"]
 
-    @get("/", summary="A network's members")
+    @get("/", summary="A network's members", responses=LIST_ERRORS)
     async def list_members(
         self,
         request: Request[Any, Any, Any],
@@ -110,13 +119,13 @@ class NetworkMemberController(Controller):
         include_former: Annotated[bool, QueryParameter(description="Also members who left")] = False,
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> Response[Page[schemas.Member]]:
+    ) -> Response[schemas.MemberPage]:
         page = await NetworkService(ctx).list_members(
             network_id, role=role, include_former=include_former, limit=limit, cursor=cursor
         )
         return page_response(request, page)
 
-    @post("/", summary="Add a person to a network")
+    @post("/", summary="Add a person to a network", responses=CREATE_ERRORS)
     async def add_member(
         self,
         request: Request[Any, Any, Any],
@@ -133,7 +142,7 @@ class NetworkMemberController(Controller):
 
         return await idempotent(request, ctx, idempotency_key, data, create)
 
-    @get("/{member_id:uuid}", summary="One membership")
+    @get("/{member_id:uuid}", summary="One membership", responses=READ_ERRORS)
     async def get_member(
         self,
         request: Request[Any, Any, Any],
@@ -144,7 +153,11 @@ class NetworkMemberController(Controller):
         body, tag = await NetworkService(ctx).get_member(network_id, member_id)
         return resource_response(request, body, tag)
 
-    @patch("/{member_id:uuid}", summary="Change a member's role or represented organization")
+    @patch(
+        "/{member_id:uuid}",
+        summary="Change a member's role or represented organization",
+        responses=UPDATE_ERRORS,
+    )
     async def update_member(
         self,
         request: Request[Any, Any, Any],
@@ -159,7 +172,7 @@ class NetworkMemberController(Controller):
         body, tag = await service.get_member(network_id, member_id)
         return resource_response(request, body, tag)
 
-    @delete("/{member_id:uuid}", summary="End a membership (kept as history)")
+    @delete("/{member_id:uuid}", summary="End a membership (kept as history)", responses=ACTION_ERRORS)
     async def end_member(
         self,
         ctx: RequestContext,

@@ -8,6 +8,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from service.networks.models import MemberRole, NetworkKind, NetworkLevel
+from service.pagination import Page
 from service.schemas import CountyCode, Input, LongText, MunicipalityCode, Name, Output
 
 CountyCodes = Annotated[
@@ -89,3 +90,11 @@ class Member(Output):
     organization_name: str | None
     joined_at: datetime
     left_at: datetime | None
+
+
+class NetworkPage(Page[Network]):
+    """A page of networks; `next_cursor` is null on the last page."""
+
+
+class MemberPage(Page[Member]):
+    """A page of members; `next_cursor` is null on the last page."""

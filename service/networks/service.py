@@ -22,7 +22,6 @@ from service.networks.models import (
 )
 from service.networks.repository import MemberRepository, NetworkRepository
 from service.organizations.service import OrganizationService
-from service.pagination import Page
 from service.participants.service import ParticipantService
 from service.problems import FieldError, Problem, conflict, invalid, not_found
 from service.versioning import check_if_match, etag_of
@@ -127,7 +126,7 @@ class NetworkService:
         q: str | None,
         limit: int,
         cursor: str | None,
-    ) -> Page[schemas.Network]:
+    ) -> schemas.NetworkPage:
         if level is not None and kind is not None and LEVEL_OF_KIND[kind] is not level:
             raise invalid("kind", f"a {kind.value} is never a {level.value} network", "query")
         rows, next_cursor = await self.repo.page(
@@ -141,7 +140,7 @@ class NetworkService:
             limit=limit,
             cursor=cursor,
         )
-        return Page(items=[to_schema(n) for n in rows], limit=limit, next_cursor=next_cursor)
+        return schemas.NetworkPage(items=[to_schema(n) for n in rows], limit=limit, next_cursor=next_cursor)
 
     async def update(self, ident: UUID, patch: schemas.NetworkUpdate, if_match: str | None) -> Network:
         network = await self.get(ident)
@@ -283,12 +282,14 @@ class NetworkService:
         include_former: bool,
         limit: int,
         cursor: str | None,
-    ) -> Page[schemas.Member]:
+    ) -> schemas.MemberPage:
         await self.get(network_id)
         rows, next_cursor = await self.members.page(
             network_id, role=role, include_former=include_former, limit=limit, cursor=cursor
         )
-        return Page(items=[member_schema(*r) for r in rows], limit=limit, next_cursor=next_cursor)
+        return schemas.MemberPage(
+            items=[member_schema(*r) for r in rows], limit=limit, next_cursor=next_cursor
+        )
 
     async def get_member(self, network_id: UUID, member_id: UUID) -> tuple[schemas.Member, str]:
         await self.get(network_id)

@@ -8,7 +8,12 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from service.deps import RequestContext
 from service.http import (
+    ACTION_ERRORS,
+    CREATE_ERRORS,
+    LIST_ERRORS,
     MERGE_PATCH_NOTE,
+    READ_ERRORS,
+    UPDATE_ERRORS,
     Cursor,
     IdempotencyKey,
     IfMatch,
@@ -21,14 +26,13 @@ from service.http import (
 from service.organizations import schemas
 from service.organizations.models import OrganizationKind, OrganizationStatus
 from service.organizations.service import OrganizationService, etag, to_schema
-from service.pagination import Page
 
 
 class OrganizationController(Controller):
     path = "/v1/organizations"
     tags = ["Organizations"]
 
-    @post("/", summary="Create an organization")
+    @post("/", summary="Create an organization", responses=CREATE_ERRORS)
     async def create_organization(
         self,
         request: Request[Any, Any, Any],
@@ -42,7 +46,7 @@ class OrganizationController(Controller):
 
         return await idempotent(request, ctx, idempotency_key, data, create)
 
-    @get("/", summary="List organizations")
+    @get("/", summary="List organizations", responses=LIST_ERRORS)
     async def list_organizations(
         self,
         request: Request[Any, Any, Any],
@@ -58,7 +62,7 @@ class OrganizationController(Controller):
         ] = OrganizationStatus.ACTIVE,
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> Response[Page[schemas.Organization]]:
+    ) -> Response[schemas.OrganizationPage]:
         page = await OrganizationService(ctx).page(
             kind=kind,
             municipality=municipality,
@@ -70,14 +74,19 @@ class OrganizationController(Controller):
         )
         return page_response(request, page)
 
-    @get("/{organization_id:uuid}", summary="One organization")
+    @get("/{organization_id:uuid}", summary="One organization", responses=READ_ERRORS)
     async def get_organization(
         self, request: Request[Any, Any, Any], ctx: RequestContext, organization_id: FromPath[UUID]
     ) -> Response[schemas.Organization]:
         org = await OrganizationService(ctx).get(organization_id)
         return resource_response(request, to_schema(org), etag(org))
 
-    @patch("/{organization_id:uuid}", summary="Change an organization", description=MERGE_PATCH_NOTE)
+    @patch(
+        "/{organization_id:uuid}",
+        summary="Change an organization",
+        description=MERGE_PATCH_NOTE,
+        responses=UPDATE_ERRORS,
+    )
     async def update_organization(
         self,
         request: Request[Any, Any, Any],
@@ -102,7 +111,12 @@ class OrganizationController(Controller):
         org = await OrganizationService(ctx).archive(organization_id, if_match)
         return resource_response(request, to_schema(org), etag(org))
 
-    @post("/{organization_id:uuid}/restore", status_code=200, summary="Bring an archived organization back")
+    @post(
+        "/{organization_id:uuid}/restore",
+        status_code=200,
+        summary="Bring an archived organization back",
+        responses=ACTION_ERRORS,
+    )
     async def restore_organization(
         self,
         request: Request[Any, Any, Any],

@@ -8,6 +8,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from service.organizations.models import OrganizationKind, OrganizationStatus
+from service.pagination import Page
 from service.schemas import CountyCode, Input, Latitude, Longitude, MunicipalityCode, Name, Output
 
 OrgNumber = Annotated[str, msgspec.Meta(max_length=11, description="Organisationsnummer, e.g. 556677-8899")]
@@ -76,3 +77,7 @@ class Organization(Output):
     archived_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class OrganizationPage(Page[Organization]):
+    """A page of organizations; `next_cursor` is null on the last page."""

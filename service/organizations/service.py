@@ -21,7 +21,6 @@ from service.organizations.models import (
     OrganizationStatus,
 )
 from service.organizations.repository import OrganizationRepository
-from service.pagination import Page
 from service.problems import FieldError, Problem, invalid, not_found
 from service.validation import normalize_email, normalize_org_number, normalize_phone, normalize_postal_code
 from service.versioning import check_if_match, etag_of
@@ -93,7 +92,7 @@ class OrganizationService:
         status: OrganizationStatus | None,
         limit: int,
         cursor: str | None,
-    ) -> Page[schemas.Organization]:
+    ) -> schemas.OrganizationPage:
         if municipality is not None:
             await self.geography.require_municipality(municipality, field="municipality", source="query")
         if county is not None:
@@ -108,7 +107,9 @@ class OrganizationService:
             limit=limit,
             cursor=cursor,
         )
-        return Page(items=[to_schema(o) for o in rows], limit=limit, next_cursor=next_cursor)
+        return schemas.OrganizationPage(
+            items=[to_schema(o) for o in rows], limit=limit, next_cursor=next_cursor
+        )
 
     async def update(
         self, ident: UUID, patch: schemas.OrganizationUpdate, if_match: str | None

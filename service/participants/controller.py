@@ -8,7 +8,12 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from service.deps import RequestContext
 from service.http import (
+    ACTION_ERRORS,
+    CREATE_ERRORS,
+    LIST_ERRORS,
     MERGE_PATCH_NOTE,
+    READ_ERRORS,
+    UPDATE_ERRORS,
     Cursor,
     IdempotencyKey,
     IfMatch,
@@ -18,7 +23,6 @@ from service.http import (
     page_response,
     resource_response,
 )
-from service.pagination import Page
 from service.participants import schemas
 from service.participants.models import ParticipantRoleKind
 from service.participants.service import ParticipantService, etag, to_schema
@@ -28,7 +32,7 @@ class ParticipantController(Controller):
     path = "/v1/participants"
     tags = ["Participants"]
 
-    @post("/", summary="Register a person")
+    @post("/", summary="Register a person", responses=CREATE_ERRORS)
     async def create_participant(
         self,
         request: Request[Any, Any, Any],
@@ -42,7 +46,7 @@ class ParticipantController(Controller):
 
         return await idempotent(request, ctx, idempotency_key, data, create)
 
-    @get("/", summary="List people")
+    @get("/", summary="List people", responses=LIST_ERRORS)
     async def list_participants(
         self,
         request: Request[Any, Any, Any],
@@ -57,7 +61,7 @@ class ParticipantController(Controller):
         ] = None,
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> Response[Page[schemas.Participant]]:
+    ) -> Response[schemas.ParticipantPage]:
         page = await ParticipantService(ctx).page(
             organization_id=organization,
             role=role,
@@ -70,14 +74,19 @@ class ParticipantController(Controller):
         )
         return page_response(request, page)
 
-    @get("/{participant_id:uuid}", summary="One person")
+    @get("/{participant_id:uuid}", summary="One person", responses=READ_ERRORS)
     async def get_participant(
         self, request: Request[Any, Any, Any], ctx: RequestContext, participant_id: FromPath[UUID]
     ) -> Response[schemas.Participant]:
         person = await ParticipantService(ctx).get(participant_id)
         return resource_response(request, to_schema(person), etag(person))
 
-    @patch("/{participant_id:uuid}", summary="Change a person", description=MERGE_PATCH_NOTE)
+    @patch(
+        "/{participant_id:uuid}",
+        summary="Change a person",
+        description=MERGE_PATCH_NOTE,
+        responses=UPDATE_ERRORS,
+    )
     async def update_participant(
         self,
         request: Request[Any, Any, Any],
@@ -89,7 +98,12 @@ class ParticipantController(Controller):
         person = await ParticipantService(ctx).update(participant_id, data, if_match)
         return resource_response(request, to_schema(person), etag(person))
 
-    @post("/{participant_id:uuid}/leave", status_code=200, summary="The person left their organization")
+    @post(
+        "/{participant_id:uuid}/leave",
+        status_code=200,
+        summary="The person left their organization",
+        responses=ACTION_ERRORS,
+    )
     async def leave_organization(
         self,
         request: Request[Any, Any, Any],
@@ -100,7 +114,11 @@ class ParticipantController(Controller):
         person = await ParticipantService(ctx).leave(participant_id, if_match)
         return resource_response(request, to_schema(person), etag(person))
 
-    @get("/{participant_id:uuid}/employments", summary="Where the person has worked, newest first")
+    @get(
+        "/{participant_id:uuid}/employments",
+        summary="Where the person has worked, newest first",
+        responses=READ_ERRORS,
+    )
     async def list_employments(
         self, ctx: RequestContext, participant_id: FromPath[UUID]
     ) -> list[schemas.Employment]:

@@ -7,6 +7,7 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from service.pagination import Page
 from service.participants.models import Language, ParticipantRoleKind
 from service.schemas import Input, Name, Output
 
@@ -61,3 +62,7 @@ class Employment(Output):
     organization_name: str
     started_at: datetime
     ended_at: datetime | None
+
+
+class ParticipantPage(Page[Participant]):
+    """A page of participants; `next_cursor` is null on the last page."""

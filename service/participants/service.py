@@ -10,7 +10,6 @@ from service.auth.principal import ensure_in_scope
 from service.context import Context
 from service.db import utcnow
 from service.organizations.service import OrganizationService
-from service.pagination import Page
 from service.participants import schemas
 from service.participants.models import Employment, Participant, ParticipantRole, ParticipantRoleKind
 from service.participants.repository import EmploymentRepository, ParticipantRepository
@@ -102,7 +101,7 @@ class ParticipantService:
         q: str | None,
         limit: int,
         cursor: str | None,
-    ) -> Page[schemas.Participant]:
+    ) -> schemas.ParticipantPage:
         key = None
         if email is not None:
             try:
@@ -120,7 +119,9 @@ class ParticipantService:
             limit=limit,
             cursor=cursor,
         )
-        return Page(items=[to_schema(p) for p in rows], limit=limit, next_cursor=next_cursor)
+        return schemas.ParticipantPage(
+            items=[to_schema(p) for p in rows], limit=limit, next_cursor=next_cursor
+        )
 
     async def update(
         self, ident: UUID, patch: schemas.ParticipantUpdate, if_match: str | None
