@@ -230,6 +230,9 @@ def _validation_handler(request: Request[Any, Any, Any], exc: ValidationExceptio
         if source == "body":
             key = key.removeprefix("data").lstrip(".")
             field, reason = _field_from_msgspec(key, message)
+        elif source == "header":
+            # Litestar names the handler argument (idempotency_key); clients know the header.
+            field, reason = "-".join(w.capitalize() for w in key.split("_")), message
         else:
             field, reason = key, message
         errors.append(FieldError(field, reason, source))
