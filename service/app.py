@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +35,7 @@ from service.settings import Settings
 API_VERSION = "0.1.0"
 DOCS_ASSETS = "/docs/assets"
 _STATIC = Path(__file__).parent / "static" / "swagger-ui"
+request_log = logging.getLogger("tmn.request")
 
 DESCRIPTION = """\
 The coordination API for **Tillsammans mot nätdroger** (Together against online drugs): networks on
@@ -47,24 +50,46 @@ resources carry an `ETag`, and updates honour `If-Match` (412 when stale); creat
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Give every request an id (the caller's X-Request-ID, or a new one) and echo it back."""
+    """Give every request an id (the caller's X-Request-ID, or a new one), echo it back, and log
+    one line per request: method, path, status, duration, id. Never the query string or body,
+    which may hold personal data (an e-mail filter, a name)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
+        started = time.perf_counter()
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 100 and incoming.isprintable() else uuid4().hex
         scope["tmn_request_id"] = request_id  # type: ignore[typeddict-unknown-key]
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id
             await send(message)
 
-        await app(scope, receive, send_with_id)
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            request_log.info(
+                "%s %s %d %.1fms request_id=%s", scope["method"], scope["path"], status, elapsed, request_id
+            )
 
     return middleware
+
+
+def configure_logging(level: str) -> None:
+    """Our loggers at the configured level, on stderr unless the host configured logging."""
+    logger = logging.getLogger("tmn")
+    logger.setLevel(level)
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -106,6 +131,7 @@ def create_app(
 ) -> Litestar:
     """Build the app. Tests pass their own engine and sessionmaker; otherwise the lifespan owns them."""
     settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
     state = State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker})
 
     @asynccontextmanager

@@ -108,6 +108,8 @@ def serve(host: str, port: int, workers: int, reload: bool, demo: bool) -> None:
         reload=reload,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        # The app logs one line per request itself, without query strings (personal data).
+        access_log=False,
         timeout_graceful_shutdown=30,
     )
 

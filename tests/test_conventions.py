@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import json
 from typing import Any
 
@@ -225,3 +226,14 @@ async def test_merge_patch_media_type_is_accepted(client) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["phone"] == "+4692012345"
+
+
+async def test_request_log_has_no_personal_data(client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="tmn")
+    await client.post("/v1/participants", json={"name": "Hemlig Person", "email": "hemlig@person.example"})
+    response = await client.get("/v1/participants", params={"email": "hemlig@person.example"})
+    assert response.status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "tmn.request"]
+    assert any(line.startswith("GET /v1/participants 200") for line in lines), lines
+    server_side = [r.getMessage().lower() for r in caplog.records if not r.name.startswith("httpx")]
+    assert not [line for line in server_side if "hemlig" in line]
