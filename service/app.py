@@ -83,13 +83,8 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
 
 
 def configure_logging(level: str) -> None:
-    """Our loggers at the configured level, on stderr unless the host configured logging."""
-    logger = logging.getLogger("tmn")
-    logger.setLevel(level)
-    if not logging.getLogger().handlers and not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        logger.addHandler(handler)
+    """Our loggers at the configured level; Litestar's logging config puts them on stderr."""
+    logging.getLogger("tmn").setLevel(level)
 
 
 def openapi_config() -> OpenAPIConfig:

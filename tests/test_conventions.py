@@ -237,3 +237,11 @@ async def test_request_log_has_no_personal_data(client, caplog) -> None:
     assert any(line.startswith("GET /v1/participants 200") for line in lines), lines
     server_side = [r.getMessage().lower() for r in caplog.records if not r.name.startswith("httpx")]
     assert not [line for line in server_side if "hemlig" in line]
+
+
+@pytest.mark.parametrize("path", ["/v1/organizations", "/v1/participants", "/v1/networks"])
+@pytest.mark.parametrize(("field", "value"), [("county", "99"), ("municipality", "9999")])
+async def test_unknown_codes_in_filters_are_named(client, path: str, field: str, value: str) -> None:
+    body = problem(await client.get(path, params={field: value}), 422)
+    assert body["errors"][0]["field"] == field
+    assert body["errors"][0]["source"] == "query"

@@ -91,6 +91,7 @@ class NetworkService:
     async def create(self, data: schemas.NetworkCreate) -> Network:
         if data.level is not None and data.level is not LEVEL_OF_KIND[data.kind]:
             raise invalid("level", f"a {data.kind.value} is a {LEVEL_OF_KIND[data.kind].value} network")
+        await self._check_counties_exist(data.county_codes)
         shape = _Shape(
             kind=data.kind,
             parent_id=data.parent_id,
@@ -99,7 +100,7 @@ class NetworkService:
         )
         await self._check(shape, self_id=None)
         network = Network(
-            name=data.name.strip(),
+            name=_clean_name(data.name),
             kind=data.kind,
             level=LEVEL_OF_KIND[data.kind],
             description=data.description,
@@ -129,6 +130,10 @@ class NetworkService:
     ) -> schemas.NetworkPage:
         if level is not None and kind is not None and LEVEL_OF_KIND[kind] is not level:
             raise invalid("kind", f"a {kind.value} is never a {level.value} network", "query")
+        if municipality is not None:
+            await self.geography.require_municipality(municipality, field="municipality", source="query")
+        if county is not None:
+            await self.geography.require_county(county, field="county", source="query")
         rows, next_cursor = await self.repo.page(
             self.principal,
             level=level,
@@ -152,6 +157,8 @@ class NetworkService:
         if LEVEL_OF_KIND[kind] is not network.level:
             raise invalid("kind", f"a {network.level.value} network cannot become a {kind.value}")
         counties = changes.get("county_codes", network.county_codes)
+        if "county_codes" in changes:
+            await self._check_counties_exist(changes["county_codes"])
         shape = _Shape(
             kind=kind,
             parent_id=changes.get("parent_id", network.parent_id),
@@ -161,7 +168,7 @@ class NetworkService:
         await self._check(shape, self_id=network.id)
         await self._check_children(network, shape)
         if "name" in changes:
-            network.name = changes["name"].strip()
+            network.name = _clean_name(changes["name"])
         if "description" in changes:
             network.description = changes["description"]
         network.kind = shape.kind
@@ -213,8 +220,6 @@ class NetworkService:
                 raise invalid("municipality_code", "a regional network covers counties, not a municipality")
             if not shape.county_codes:
                 raise invalid("county_codes", "a regional network covers at least one county")
-            for i, code in enumerate(shape.county_codes):
-                await self.geography.require_county(code, field=f"county_codes.{i}")
             if not self.principal.scope.covers_counties(shape.county_codes):
                 raise Problem(
                     "forbidden",
@@ -257,6 +262,11 @@ class NetworkService:
             )
         if self_id is not None and self_id in await self.repo.ancestor_ids(parent.id):
             raise invalid("parent_id", "this parent would make the network its own ancestor (a cycle)")
+
+    async def _check_counties_exist(self, codes: list[str] | None) -> None:
+        # In the client's order, so the error names the entry they sent (county_codes[1]).
+        for i, code in enumerate(codes or []):
+            await self.geography.require_county(code, field=f"county_codes[{i}]")
 
     async def _check_children(self, network: Network, shape: _Shape) -> None:
         if LEVEL_OF_KIND[shape.kind] is not NetworkLevel.REGIONAL:
@@ -345,3 +355,10 @@ class NetworkService:
         if member is None:
             raise not_found("member", member_id)
         return member
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise invalid("name", "must not be blank")
+    return cleaned

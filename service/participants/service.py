@@ -9,6 +9,7 @@ import msgspec
 from service.auth.principal import ensure_in_scope
 from service.context import Context
 from service.db import utcnow
+from service.geography.service import GeographyService
 from service.organizations.service import OrganizationService
 from service.participants import schemas
 from service.participants.models import Employment, Participant, ParticipantRole, ParticipantRoleKind
@@ -102,6 +103,11 @@ class ParticipantService:
         limit: int,
         cursor: str | None,
     ) -> schemas.ParticipantPage:
+        geography = GeographyService(self.ctx)
+        if municipality is not None:
+            await geography.require_municipality(municipality, field="municipality", source="query")
+        if county is not None:
+            await geography.require_county(county, field="county", source="query")
         key = None
         if email is not None:
             try:
