@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from service.db import create_engine, is_sqlite_url
+from service.migrate import compare_type
 from service.models import metadata
 from service.settings import Settings
 
@@ -18,7 +19,7 @@ def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        compare_type=True,
+        compare_type=compare_type,
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
     )

@@ -7,14 +7,17 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from uuid import uuid4
 
-from litestar import Litestar
+import structlog
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.enums import ScopeType
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Tag
@@ -22,6 +25,12 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from service.api_keys.controller import ApiKeyController
+from service.audit import recorder as _audit_recorder  # noqa: F401  (registers the flush listener)
+from service.audit.controller import AuditController
+from service.auth.middleware import PUBLIC_PATHS, BearerAuthenticationMiddleware
+from service.auth.oidc import OidcVerifier
+from service.auth.principal import Principal
 from service.db import create_engine, create_sessionmaker
 from service.deps import provide_context, provide_db_session, provide_principal
 from service.geography.controller import CountyController, MunicipalityController
@@ -35,7 +44,7 @@ from service.settings import Settings
 API_VERSION = "0.1.0"
 DOCS_ASSETS = "/docs/assets"
 _STATIC = Path(__file__).parent / "static" / "swagger-ui"
-request_log = logging.getLogger("tmn.request")
+request_log = structlog.get_logger("tmn.request")
 
 DESCRIPTION = """\
 The coordination API for **Tillsammans mot nätdroger** (Together against online drugs): networks on
@@ -75,16 +84,50 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
+            principal = scope.get("user")
             request_log.info(
-                "%s %s %d %.1fms request_id=%s", scope["method"], scope["path"], status, elapsed, request_id
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round(elapsed, 1),
+                request_id=request_id,
+                principal_id=principal.id if isinstance(principal, Principal) else None,
             )
 
     return middleware
 
 
 def configure_logging(level: str) -> None:
-    """Our loggers at the configured level; Litestar's logging config puts them on stderr."""
-    logging.getLogger("tmn").setLevel(level)
+    """structlog JSON lines on stderr for our loggers (`tmn.*`); one object per line."""
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    logger = logging.getLogger("tmn")
+    logger.setLevel(level)
+    if not any(getattr(h, "tmn_json", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.tmn_json = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    # Our lines are complete JSON already; the root handler would wrap them a second time.
+    logger.propagate = False
+
+
+def _rate_limit_identifier(request: Request[Any, Any, Any]) -> str:
+    principal = request.scope.get("user")
+    if isinstance(principal, Principal):
+        return principal.id
+    return get_remote_address(request)
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -112,6 +155,8 @@ def openapi_config() -> OpenAPIConfig:
             ),
             Tag(name="Networks", description="National, regional and local networks and their members."),
             Tag(name="Participants", description="People, their employment history, roles and consent."),
+            Tag(name="API keys", description="Keys for machine clients (administrators only)."),
+            Tag(name="Audit", description="Who changed what, when (auditors and administrators)."),
             Tag(name="Health", description="Probes for load balancers and orchestrators."),
             Tag(name="Problems", description="The problem types errors refer to."),
         ],
@@ -136,9 +181,11 @@ def create_app(
             app.state.engine = create_engine(settings)
         if app.state.sessionmaker is None:
             app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.oidc = OidcVerifier(settings)
         try:
             yield
         finally:
+            await app.state.oidc.aclose()
             if owned:
                 await app.state.engine.dispose()
 
@@ -147,6 +194,19 @@ def create_app(
         if settings.cors_origins
         else None
     )
+    middleware: list[Any] = [
+        request_id_middleware,
+        DefineMiddleware(
+            BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS, exclude_from_auth_key="exclude_from_auth"
+        ),
+    ]
+    if settings.rate_limit_per_minute > 0:
+        rate_limit = RateLimitConfig(
+            rate_limit=("minute", settings.rate_limit_per_minute),
+            exclude=PUBLIC_PATHS,
+            identifier_for_request=_rate_limit_identifier,
+        )
+        middleware.append(rate_limit.middleware)
     return Litestar(
         route_handlers=[
             HealthController,
@@ -157,6 +217,8 @@ def create_app(
             NetworkController,
             NetworkMemberController,
             ParticipantController,
+            ApiKeyController,
+            AuditController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
         dependencies={
@@ -165,7 +227,9 @@ def create_app(
             "ctx": Provide(provide_context, sync_to_thread=False),
         },
         exception_handlers=cast(ExceptionHandlersMap, EXCEPTION_HANDLERS),
-        middleware=[request_id_middleware],
+        # Outermost first: every request gets an id and a log line, then a principal, then a budget.
+        middleware=middleware,
+        request_max_body_size=settings.max_request_bytes,
         openapi_config=openapi_config(),
         cors_config=cors,
         lifespan=[lifespan],

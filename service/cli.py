@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import msgspec
 
-from service.db import create_engine, create_sessionmaker
+from service.auth.principal import Principal, Role
+from service.context import Context
+from service.db import create_engine, create_sessionmaker, utcnow
+from service.problems import Problem
 from service.settings import Settings, SettingsError
 
 T = TypeVar("T")
@@ -49,10 +55,14 @@ async def _seed(settings: Settings, demo: bool) -> str:
             await session.commit()
     finally:
         await engine.dispose()
-    return (
+    lines = [
         f"reference data: {report.counties_changed} counties and {report.municipalities_changed} "
         f"municipalities inserted or corrected; demo data: {report.demo}"
-    )
+    ]
+    if report.demo_keys:
+        lines.append("demo API keys (published in the README; for trying the API, never for production):")
+        lines += [f"  {role:22} {scope:8} {key}" for role, scope, key in report.demo_keys]
+    return "\n".join(lines)
 
 
 async def _require_migrated(settings: Settings) -> None:
@@ -131,6 +141,109 @@ def seed(demo: bool) -> None:
         return await _seed(settings, demo)
 
     click.echo(_run(go), err=True)
+
+
+@main.group()
+def keys() -> None:
+    """API keys for machine clients."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="What the key is for, e.g. 'Älvsbyn case system'.")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role if r is not Role.SYSTEM]))
+@click.option("--municipality", help="Municipality code (municipal coordinator, instructor, viewer).")
+@click.option("--county", help="County code (county coordinator, instructor, viewer).")
+@click.option("--carrier", help="Carrier code (carrier integration).")
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="Days until the key expires.")
+def keys_create(
+    name: str,
+    role: str,
+    municipality: str | None,
+    county: str | None,
+    carrier: str | None,
+    expires_days: int | None,
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from service.api_keys.schemas import ApiKeyCreate
+    from service.api_keys.service import ApiKeyService
+
+    async def go(settings: Settings) -> str:
+        await _require_migrated(settings)
+        expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+        try:
+            data = msgspec.convert(
+                {
+                    "name": name,
+                    "role": role,
+                    "municipality_code": municipality,
+                    "county_code": county,
+                    "carrier": carrier,
+                    "expires_at": expires,
+                },
+                ApiKeyCreate,
+            )
+        except msgspec.ValidationError as exc:
+            raise click.ClickException(str(exc)) from exc
+        async with _session(settings) as ctx:
+            try:
+                record, key = await ApiKeyService(ctx).create(data)
+            except Problem as exc:
+                raise click.ClickException(exc.detail) from exc
+            await ctx.session.commit()
+        click.echo(
+            f"created key {record.prefix} ({record.role.value}); store it now, it is not shown again:",
+            err=True,
+        )
+        return key
+
+    click.echo(_run(go))
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (prefix, role, scope, status); never their secrets."""
+    from service.api_keys.service import ApiKeyService
+
+    async def go(settings: Settings) -> None:
+        await _require_migrated(settings)
+        async with _session(settings) as ctx:
+            page = await ApiKeyService(ctx).page(limit=200, cursor=None)
+        for k in page.items:
+            scope = k.municipality_code or k.county_code or k.carrier or "nation"
+            click.echo(f"{k.prefix}  {k.role.value:22} {scope:8} {k.status:8} {k.name}")
+
+    _run(go)
+
+
+@keys.command("revoke")
+@click.argument("key")
+def keys_revoke(key: str) -> None:
+    """Revoke a key, by its prefix or id."""
+    from service.api_keys.service import ApiKeyService
+
+    async def go(settings: Settings) -> None:
+        await _require_migrated(settings)
+        async with _session(settings) as ctx:
+            service = ApiKeyService(ctx)
+            try:
+                record = await service.revoke(await service.find(key))
+            except Problem as exc:
+                raise click.ClickException(exc.detail) from exc
+            await ctx.session.commit()
+        click.echo(f"revoked {record.prefix}", err=True)
+
+    _run(go)
+
+
+@asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[Context]:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            session.info["principal_id"] = "cli"
+            yield Context(session=session, principal=Principal.system())
+    finally:
+        await engine.dispose()
 
 
 def openapi_document() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.principal import Principal
 from service.context import Context
+from service.problems import Problem
 
 
 async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -28,8 +29,11 @@ async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    principal = request.scope.get("tmn_principal")
-    return principal if isinstance(principal, Principal) else Principal.development()
+    principal = request.scope.get("user")
+    if not isinstance(principal, Principal):
+        # Only public routes run without a principal, and they ask for none.
+        raise Problem("unauthorized", "this route needs a principal")
+    return principal
 
 
 def provide_context(
@@ -37,8 +41,11 @@ def provide_context(
     db_session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
 ) -> Context:
-    request_id = request.headers.get("x-request-id") or request.scope.get("tmn_request_id")
-    if isinstance(request_id, str) and request_id:
+    request_id = str(request.scope.get("tmn_request_id") or "")
+    # The audit recorder reads who is acting from the session (see service/audit/recorder.py).
+    db_session.info["principal_id"] = principal.id
+    db_session.info["request_id"] = request_id or None
+    if request_id:
         return Context(session=db_session, principal=principal, request_id=request_id)
     return Context(session=db_session, principal=principal)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from advanced_alchemy.types import GUID
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -62,5 +63,15 @@ def compare_schema(connection: Connection) -> list[Any]:
 
     from service.models import metadata
 
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(connection, opts={"compare_type": compare_type})
     return list(compare_metadata(context, metadata))
+
+
+def compare_type(
+    context: MigrationContext, _inspected: Any, _column: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
+    """Alembic's type comparison, except that SQLite reports the BINARY(16) of a GUID column as
+    NUMERIC(16); that is the same column, not a change."""
+    if context.dialect.name == "sqlite" and isinstance(metadata_type, GUID):
+        return str(inspected_type) not in ("NUMERIC(16)", "BINARY(16)")
+    return None

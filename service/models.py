@@ -1,5 +1,8 @@
 """Every model, imported once so the metadata is complete (Alembic and tests use this)."""
 
+from service.api_keys.models import ApiKey
+from service.audit import recorder as _recorder  # noqa: F401  (registers the audit flush listener)
+from service.audit.models import AuditEvent
 from service.db import metadata
 from service.geography.models import County, Municipality
 from service.idempotency.models import IdempotencyRecord
@@ -8,6 +11,8 @@ from service.organizations.models import Organization
 from service.participants.models import Employment, Participant, ParticipantRole
 
 __all__ = [
+    "ApiKey",
+    "AuditEvent",
     "County",
     "Employment",
     "IdempotencyRecord",

@@ -41,6 +41,7 @@ class Ordering:
     name: str
     columns: tuple[QueryableAttribute[Any], ...]
     attributes: tuple[str, ...]
+    descending: bool = False
 
 
 def encode_cursor(ordering: Ordering, values: Sequence[Any]) -> str:
@@ -95,8 +96,12 @@ async def fetch_page(
         bound = [
             bindparam(None, value, type_=col.type) for col, value in zip(ordering.columns, after, strict=True)
         ]
-        stmt = stmt.where(tuple_(*ordering.columns) > tuple_(*bound))
-    stmt = stmt.order_by(*ordering.columns).limit(limit + 1)
+        after_cursor = tuple_(*ordering.columns) > tuple_(*bound)
+        if ordering.descending:
+            after_cursor = tuple_(*ordering.columns) < tuple_(*bound)
+        stmt = stmt.where(after_cursor)
+    order = [c.desc() for c in ordering.columns] if ordering.descending else list(ordering.columns)
+    stmt = stmt.order_by(*order).limit(limit + 1)
     result = await session.execute(stmt)
     rows: list[Any] = list(result.scalars() if scalars else result.tuples())
     next_cursor = None

@@ -7,12 +7,13 @@ came from (body, query, path, header) and what is wrong.
 
 from __future__ import annotations
 
-import logging
 import re
+import traceback
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import msgspec
+import structlog
 from advanced_alchemy.exceptions import NotFoundError as AlchemyNotFoundError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -20,7 +21,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-logger = logging.getLogger("tmn.problems")
+logger = structlog.get_logger("tmn.problems")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 Source = Literal["body", "query", "path", "header"]
@@ -81,7 +82,18 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             415,
             "Send JSON (application/json or application/merge-patch+json).",
         ),
-        ProblemType("too-many-requests", "Too many requests", 429, "Slow down and retry later."),
+        ProblemType(
+            "too-many-requests",
+            "Too many requests",
+            429,
+            "Your principal used up its request budget; wait the seconds in Retry-After.",
+        ),
+        ProblemType(
+            "payload-too-large",
+            "Payload too large",
+            413,
+            "The request body is larger than this API accepts (TMN_MAX_REQUEST_BYTES).",
+        ),
         ProblemType("unauthorized", "Unauthorized", 401, "Credentials are missing or not valid."),
         ProblemType("forbidden", "Forbidden", 403, "Your role does not allow this action."),
         ProblemType(
@@ -105,6 +117,7 @@ _STATUS_TO_SLUG = {
     405: "method-not-allowed",
     409: "conflict",
     412: "precondition-failed",
+    413: "payload-too-large",
     415: "unsupported-media-type",
     429: "too-many-requests",
     503: "service-unavailable",
@@ -262,7 +275,10 @@ def _http_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
         w in detail.lower() for w in ("json", "truncated", "decode", "malformed")
     ):
         detail = f"the request body is not valid JSON ({detail})"
-    return problem_response(request, slug, detail, status=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 429 and "RateLimit-Reset" in headers:
+        headers["Retry-After"] = str(max(1, int(headers["RateLimit-Reset"])))
+    return problem_response(request, slug, detail, status=exc.status_code, headers=headers or None)
 
 
 def _alchemy_not_found(request: Request[Any, Any, Any], _exc: AlchemyNotFoundError) -> Response[ProblemBody]:
@@ -277,12 +293,22 @@ def _stale_handler(request: Request[Any, Any, Any], _exc: StaleDataError) -> Res
 def _integrity_handler(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[ProblemBody]:
     # Services check uniqueness first and name the field; this catches the race between two
     # requests, without echoing the database's message (it may contain personal data).
-    logger.info("integrity error on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__)
+    logger.info(
+        "integrity error", method=request.method, path=request.url.path, error=type(exc.orig).__name__
+    )
     return problem_response(request, "conflict", "the change conflicts with existing data")
 
 
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemBody]:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The exception's type and where it happened, never its message: messages can carry values.
+    logger.error(
+        "unhandled error",
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+        traceback="".join(traceback.format_tb(exc.__traceback__)),
+        request_id=request.scope.get("tmn_request_id"),
+    )
     return problem_response(
         request, "internal-error", "internal error", status=HTTP_500_INTERNAL_SERVER_ERROR
     )

@@ -7,14 +7,17 @@ phone numbers from the range PTS reserves for fiction).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth.principal import Principal
+from service.api_keys.schemas import ApiKeyCreate
+from service.api_keys.service import ApiKeyService
+from service.auth.principal import Principal, Role
 from service.context import Context
 from service.geography.service import GeographyService
 from service.networks.models import MemberRole, Network, NetworkKind
@@ -28,6 +31,34 @@ from service.participants.schemas import ParticipantCreate
 from service.participants.service import ParticipantService
 
 DEMO_NATIONAL_NETWORK = "Tillsammans mot nätdroger – nationella kontakter"
+DEMO_SECRET = "demo-only-never-in-production"  # noqa: S105 - published on purpose, demo data only
+
+# (prefix, role, scope, name): one demo key per role, with fixed, published secrets, so the
+# README's examples work as written. They exist only where `--demo` was asked for.
+DEMO_KEYS: list[tuple[str, Role, dict[str, str], str]] = [
+    ("demoadmn", Role.NATIONAL_ADMIN, {}, "Demo: national administrator"),
+    ("democnty", Role.COUNTY_COORDINATOR, {"county_code": "25"}, "Demo: county coordinator, Norrbotten"),
+    (
+        "demoalvs",
+        Role.MUNICIPAL_COORDINATOR,
+        {"municipality_code": "2560"},
+        "Demo: municipal coordinator, Älvsbyn",
+    ),
+    (
+        "demolule",
+        Role.MUNICIPAL_COORDINATOR,
+        {"municipality_code": "2580"},
+        "Demo: municipal coordinator, Luleå",
+    ),
+    ("demoinst", Role.INSTRUCTOR, {"county_code": "25"}, "Demo: instructor, Norrbotten"),
+    ("democarr", Role.CARRIER_INTEGRATION, {"carrier": "postnord"}, "Demo: PostNord integration"),
+    ("demoview", Role.VIEWER, {"county_code": "25"}, "Demo: viewer, Norrbotten"),
+    ("demoaudt", Role.AUDITOR, {}, "Demo: auditor"),
+]
+
+
+def demo_key(prefix: str) -> str:
+    return f"tmn_{prefix}_{DEMO_SECRET}"
 
 
 @dataclass(frozen=True)
@@ -35,6 +66,7 @@ class SeedReport:
     counties_changed: int
     municipalities_changed: int
     demo: str  # "created", "present" or "skipped"
+    demo_keys: list[tuple[str, str, str]] = field(default_factory=list)  # (role, scope, key)
 
 
 async def seed(session: AsyncSession, *, demo: bool) -> SeedReport:
@@ -42,11 +74,24 @@ async def seed(session: AsyncSession, *, demo: bool) -> SeedReport:
     ctx = Context(session=session, principal=Principal.system())
     counties, municipalities = await GeographyService(ctx).seed()
     outcome = "skipped"
+    keys: list[tuple[str, str, str]] = []
     if demo:
         outcome = "present" if await _demo_present(session) else "created"
         if outcome == "created":
             await _create_demo(ctx)
-    return SeedReport(counties, municipalities, outcome)
+        keys = await _demo_keys(ctx)
+    return SeedReport(counties, municipalities, outcome, keys)
+
+
+async def _demo_keys(ctx: Context) -> list[tuple[str, str, str]]:
+    service = ApiKeyService(ctx)
+    out = []
+    for prefix, role, scope, name in DEMO_KEYS:
+        if await service.repo.by_prefix(prefix) is None:
+            data = msgspec.convert({"name": name, "role": role, **scope}, ApiKeyCreate)
+            await service.create(data, prefix=prefix, secret=DEMO_SECRET)
+        out.append((role.value, next(iter(scope.values()), "nation"), demo_key(prefix)))
+    return out
 
 
 async def _demo_present(session: AsyncSession) -> bool:

@@ -33,6 +33,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_hours: int = 24
     debug: bool = False
+    # Requests larger than this answer 413.
+    max_request_bytes: int = 1_048_576
+    # Requests per principal (or per client address when anonymous) and minute; 0 turns it off.
+    rate_limit_per_minute: int = 600
+    # OIDC: people signing in through a municipality's identity provider. Off when issuer is empty.
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_jwks_url: str = ""
+    oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    oidc_role_claim: str = "tmn_role"
+    oidc_municipality_claim: str = "tmn_municipality"
+    oidc_county_claim: str = "tmn_county"
+    oidc_carrier_claim: str = "tmn_carrier"
+    oidc_jwks_cache_seconds: int = 600
+    oidc_leeway_seconds: int = 30
 
     @property
     def effective_database_url(self) -> str:
@@ -63,6 +78,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 def _parse(name: str, value: str) -> Any:
     # Lists are comma-separated; everything else is converted by msgspec (strict=False parses
     # "true", "10" and so on from strings).
-    if name == "cors_origins":
+    if name in ("cors_origins", "oidc_algorithms"):
         return tuple(v.strip() for v in value.split(",") if v.strip())
     return value

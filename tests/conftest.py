@@ -9,9 +9,10 @@ savepoints, so a request's commit or rollback behaves as in production.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -22,7 +23,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.pool import NullPool
 
+from service.api_keys.schemas import ApiKeyCreate
+from service.api_keys.service import ApiKeyService
 from service.app import create_app
+from service.auth.principal import Principal, Role
+from service.context import Context
 from service.db import create_engine, create_sessionmaker
 from service.migrate import upgrade
 from service.seed import seed
@@ -31,6 +36,8 @@ from service.settings import Settings
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BACKENDS = ("sqlite", "postgresql")
+ADMIN_PREFIX, ADMIN_SECRET = "testadmn", "national-administrator-of-the-tests"
+ADMIN_KEY = f"tmn_{ADMIN_PREFIX}_{ADMIN_SECRET}"
 
 
 def _asyncpg_dsn(url: str, database: str | None = None) -> str:
@@ -132,6 +139,10 @@ async def engine(backend: str, pg_databases: PgDatabases, tmp_root: Path) -> Asy
     await upgrade(eng)
     async with create_sessionmaker(eng)() as session:
         await seed(session, demo=False)
+        admin = ApiKeyCreate(name="tests: national administrator", role=Role.NATIONAL_ADMIN)
+        await ApiKeyService(Context(session, Principal.system())).create(
+            admin, prefix=ADMIN_PREFIX, secret=ADMIN_SECRET
+        )
         await session.commit()
     yield eng
     await eng.dispose()
@@ -139,7 +150,8 @@ async def engine(backend: str, pg_databases: PgDatabases, tmp_root: Path) -> Asy
 
 @pytest.fixture
 def settings(engine: AsyncEngine) -> Settings:
-    return Settings(database_url=engine.url.render_as_string(hide_password=False))
+    # No rate limit by default: tests of the limit turn it on.
+    return Settings(database_url=engine.url.render_as_string(hide_password=False), rate_limit_per_minute=0)
 
 
 async def _open_transaction(engine: AsyncEngine) -> AsyncConnection:
@@ -162,6 +174,8 @@ async def client(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Async
     """
     app = create_app(settings, engine=engine)
     async with AsyncTestClient(app=app) as test_client:
+        # Requests act as a national administrator unless a test sends another Authorization.
+        test_client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
         portal = test_client.blocking_portal
         conn = portal.call(_open_transaction, engine)
         app.state.sessionmaker = create_sessionmaker(conn, join_transaction_mode="create_savepoint")
@@ -187,3 +201,25 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
     """A session inside the test's transaction, for service-level tests."""
     async with create_sessionmaker(connection, join_transaction_mode="create_savepoint")() as s:
         yield s
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def tmn_logs() -> Iterator[list[str]]:
+    """Every line our loggers (`tmn.*`, structlog JSON) write during the test."""
+    handler = _Lines()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("tmn")
+    logger.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)

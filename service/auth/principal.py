@@ -66,11 +66,67 @@ class Scope(msgspec.Struct, frozen=True, kw_only=True):
         return or_(*clauses) if clauses else false()
 
 
+class PrincipalError(ValueError):
+    """A role and scope that do not fit together (e.g. a municipal coordinator without a municipality)."""
+
+
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is acting. `id` is safe to log (a key id or an identity provider's subject); `name` is a
+    label such as the key's name, never a person's name."""
+
     id: str
     name: str
     roles: frozenset[Role]
     scope: Scope
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+    @classmethod
+    def for_role(
+        cls,
+        *,
+        id: str,
+        name: str,
+        role: Role,
+        municipality: str | None = None,
+        county: str | None = None,
+        carrier: str | None = None,
+    ) -> Principal:
+        """The principal of an API key or a token: one role, and the scope that role needs.
+
+        national_admin and auditor act nationwide; county_coordinator needs a county;
+        municipal_coordinator a municipality; carrier_integration a carrier; instructor and viewer
+        a municipality or a county (a viewer with neither reads nationwide).
+        """
+        if role is Role.SYSTEM:
+            raise PrincipalError("the system role is not for keys or tokens")
+        if municipality is not None and county is not None:
+            raise PrincipalError("give a municipality or a county, not both")
+        if role in (Role.NATIONAL_ADMIN, Role.AUDITOR):
+            if municipality or county or carrier:
+                raise PrincipalError(f"{role.value} acts nationwide; give no municipality, county or carrier")
+            scope = Scope.national()
+        elif role is Role.CARRIER_INTEGRATION:
+            if not carrier or municipality or county:
+                raise PrincipalError("carrier_integration needs a carrier and no municipality or county")
+            scope = Scope(carrier=carrier)
+        else:
+            if carrier:
+                raise PrincipalError(f"{role.value} has no carrier")
+            if role is Role.COUNTY_COORDINATOR and county is None:
+                raise PrincipalError("county_coordinator needs a county")
+            if role is Role.MUNICIPAL_COORDINATOR and municipality is None:
+                raise PrincipalError("municipal_coordinator needs a municipality")
+            if role is Role.INSTRUCTOR and municipality is None and county is None:
+                raise PrincipalError("instructor needs a municipality or a county")
+            if municipality is not None:
+                scope = Scope(municipality_codes=frozenset({municipality}))
+            elif county is not None:
+                scope = Scope(county_codes=frozenset({county}))
+            else:
+                scope = Scope.national()
+        return cls(id=id, name=name, roles=frozenset({role}), scope=scope)
 
     @classmethod
     def development(cls) -> Principal:

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get
 from litestar.params import PathParameter, QueryParameter
 
+from service.auth.permissions import Permission, requires
 from service.deps import RequestContext
 from service.geography import schemas
 from service.geography.service import GeographyService
@@ -20,13 +21,13 @@ class CountyController(Controller):
     path = "/v1/counties"
     tags = ["Geography"]
 
-    @get("/", summary="List the 21 counties", responses=LIST_ERRORS)
+    @get("/", **requires(Permission.GEOGRAPHY_READ), summary="List the 21 counties", responses=LIST_ERRORS)
     async def list_counties(
         self, request: Request[Any, Any, Any], ctx: RequestContext, limit: Limit = 50, cursor: Cursor = None
     ) -> Response[schemas.CountyPage]:
         return page_response(request, await GeographyService(ctx).list_counties(limit=limit, cursor=cursor))
 
-    @get("/{code:str}", summary="One county", responses=READ_ERRORS)
+    @get("/{code:str}", **requires(Permission.GEOGRAPHY_READ), summary="One county", responses=READ_ERRORS)
     async def get_county(self, ctx: RequestContext, code: CountyCodePath) -> schemas.County:
         return await GeographyService(ctx).get_county(code)
 
@@ -35,7 +36,12 @@ class MunicipalityController(Controller):
     path = "/v1/municipalities"
     tags = ["Geography"]
 
-    @get("/", summary="List municipalities, optionally of one county", responses=LIST_ERRORS)
+    @get(
+        "/",
+        **requires(Permission.GEOGRAPHY_READ),
+        summary="List municipalities, optionally of one county",
+        responses=LIST_ERRORS,
+    )
     async def list_municipalities(
         self,
         request: Request[Any, Any, Any],
@@ -52,6 +58,11 @@ class MunicipalityController(Controller):
         page = await GeographyService(ctx).list_municipalities(county=county, q=q, limit=limit, cursor=cursor)
         return page_response(request, page)
 
-    @get("/{code:str}", summary="One municipality", responses=READ_ERRORS)
+    @get(
+        "/{code:str}",
+        **requires(Permission.GEOGRAPHY_READ),
+        summary="One municipality",
+        responses=READ_ERRORS,
+    )
     async def get_municipality(self, ctx: RequestContext, code: MunicipalityCodePath) -> schemas.Municipality:
         return await GeographyService(ctx).get_municipality(code)

@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
+from service.auth.permissions import PUBLIC
 from service.health.service import readiness
 from service.problems import PROBLEM_TYPES, ProblemType, not_found
 
@@ -31,11 +32,11 @@ class HealthController(Controller):
     path = "/health"
     tags = ["Health"]
 
-    @get("/live", summary="The process answers", cache=False)
+    @get("/live", **PUBLIC, summary="The process answers", cache=False)
     async def live(self) -> Liveness:
         return Liveness(status="ok")
 
-    @get("/ready", summary="The database answers and its schema is at the newest migration")
+    @get("/ready", **PUBLIC, summary="The database answers and its schema is at the newest migration")
     async def ready(self, state: State) -> Response[Readiness]:
         results = await readiness(state.engine)
         checks = [Check(name=r.name, ok=r.ok, detail=r.detail) for r in results]
@@ -48,11 +49,11 @@ class ProblemTypeController(Controller):
     path = "/problems"
     tags = ["Problems"]
 
-    @get("/", summary="Every problem type this API answers with")
+    @get("/", **PUBLIC, summary="Every problem type this API answers with")
     async def list_problem_types(self) -> list[ProblemType]:
         return list(PROBLEM_TYPES.values())
 
-    @get("/{slug:str}", summary="What one problem type means", media_type=MediaType.JSON)
+    @get("/{slug:str}", **PUBLIC, summary="What one problem type means", media_type=MediaType.JSON)
     async def get_problem_type(self, slug: FromPath[str]) -> Any:
         if slug not in PROBLEM_TYPES:
             raise not_found("problem type", slug)

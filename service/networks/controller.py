@@ -6,6 +6,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from service.auth.permissions import Permission, requires
 from service.deps import RequestContext
 from service.http import (
     ACTION_ERRORS,
@@ -32,7 +33,7 @@ class NetworkController(Controller):
     path = "/v1/networks"
     tags = ["Networks"]
 
-    @post("/", summary="Create a network", responses=CREATE_ERRORS)
+    @post("/", **requires(Permission.NETWORKS_WRITE), summary="Create a network", responses=CREATE_ERRORS)
     async def create_network(
         self,
         request: Request[Any, Any, Any],
@@ -46,7 +47,7 @@ class NetworkController(Controller):
 
         return await idempotent(request, ctx, idempotency_key, data, create)
 
-    @get("/", summary="List networks", responses=LIST_ERRORS)
+    @get("/", **requires(Permission.NETWORKS_READ), summary="List networks", responses=LIST_ERRORS)
     async def list_networks(
         self,
         request: Request[Any, Any, Any],
@@ -76,7 +77,12 @@ class NetworkController(Controller):
         )
         return page_response(request, page)
 
-    @get("/{network_id:uuid}", summary="One network", responses=READ_ERRORS)
+    @get(
+        "/{network_id:uuid}",
+        **requires(Permission.NETWORKS_READ),
+        summary="One network",
+        responses=READ_ERRORS,
+    )
     async def get_network(
         self, request: Request[Any, Any, Any], ctx: RequestContext, network_id: FromPath[UUID]
     ) -> Response[schemas.Network]:
@@ -85,6 +91,7 @@ class NetworkController(Controller):
 
     @patch(
         "/{network_id:uuid}",
+        **requires(Permission.NETWORKS_WRITE),
         summary="Change a network",
         description=MERGE_PATCH_NOTE,
         responses=UPDATE_ERRORS,
@@ -100,7 +107,12 @@ class NetworkController(Controller):
         network = await NetworkService(ctx).update(network_id, data, if_match)
         return resource_response(request, to_schema(network), etag(network))
 
-    @get("/{network_id:uuid}/tree", summary="The network and every network below it", responses=READ_ERRORS)
+    @get(
+        "/{network_id:uuid}/tree",
+        **requires(Permission.NETWORKS_READ),
+        summary="The network and every network below it",
+        responses=READ_ERRORS,
+    )
     async def get_tree(self, ctx: RequestContext, network_id: FromPath[UUID]) -> schemas.NetworkTree:
         return await NetworkService(ctx).tree(network_id)
 
@@ -109,7 +121,7 @@ class NetworkMemberController(Controller):
     path = "/v1/networks/{network_id:uuid}/members"
     tags = ["Networks"]
 
-    @get("/", summary="A network's members", responses=LIST_ERRORS)
+    @get("/", **requires(Permission.NETWORKS_READ), summary="A network's members", responses=LIST_ERRORS)
     async def list_members(
         self,
         request: Request[Any, Any, Any],
@@ -125,7 +137,12 @@ class NetworkMemberController(Controller):
         )
         return page_response(request, page)
 
-    @post("/", summary="Add a person to a network", responses=CREATE_ERRORS)
+    @post(
+        "/",
+        **requires(Permission.NETWORKS_WRITE),
+        summary="Add a person to a network",
+        responses=CREATE_ERRORS,
+    )
     async def add_member(
         self,
         request: Request[Any, Any, Any],
@@ -142,7 +159,12 @@ class NetworkMemberController(Controller):
 
         return await idempotent(request, ctx, idempotency_key, data, create)
 
-    @get("/{member_id:uuid}", summary="One membership", responses=READ_ERRORS)
+    @get(
+        "/{member_id:uuid}",
+        **requires(Permission.NETWORKS_READ),
+        summary="One membership",
+        responses=READ_ERRORS,
+    )
     async def get_member(
         self,
         request: Request[Any, Any, Any],
@@ -155,6 +177,7 @@ class NetworkMemberController(Controller):
 
     @patch(
         "/{member_id:uuid}",
+        **requires(Permission.NETWORKS_WRITE),
         summary="Change a member's role or represented organization",
         responses=UPDATE_ERRORS,
     )
@@ -172,7 +195,12 @@ class NetworkMemberController(Controller):
         body, tag = await service.get_member(network_id, member_id)
         return resource_response(request, body, tag)
 
-    @delete("/{member_id:uuid}", summary="End a membership (kept as history)", responses=ACTION_ERRORS)
+    @delete(
+        "/{member_id:uuid}",
+        **requires(Permission.NETWORKS_WRITE),
+        summary="End a membership (kept as history)",
+        responses=ACTION_ERRORS,
+    )
     async def end_member(
         self,
         ctx: RequestContext,

@@ -6,6 +6,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from service.auth.permissions import Permission, requires
 from service.deps import RequestContext
 from service.http import (
     ACTION_ERRORS,
@@ -32,7 +33,12 @@ class OrganizationController(Controller):
     path = "/v1/organizations"
     tags = ["Organizations"]
 
-    @post("/", summary="Create an organization", responses=CREATE_ERRORS)
+    @post(
+        "/",
+        **requires(Permission.ORGANIZATIONS_WRITE),
+        summary="Create an organization",
+        responses=CREATE_ERRORS,
+    )
     async def create_organization(
         self,
         request: Request[Any, Any, Any],
@@ -46,7 +52,7 @@ class OrganizationController(Controller):
 
         return await idempotent(request, ctx, idempotency_key, data, create)
 
-    @get("/", summary="List organizations", responses=LIST_ERRORS)
+    @get("/", **requires(Permission.ORGANIZATIONS_READ), summary="List organizations", responses=LIST_ERRORS)
     async def list_organizations(
         self,
         request: Request[Any, Any, Any],
@@ -74,7 +80,12 @@ class OrganizationController(Controller):
         )
         return page_response(request, page)
 
-    @get("/{organization_id:uuid}", summary="One organization", responses=READ_ERRORS)
+    @get(
+        "/{organization_id:uuid}",
+        **requires(Permission.ORGANIZATIONS_READ),
+        summary="One organization",
+        responses=READ_ERRORS,
+    )
     async def get_organization(
         self, request: Request[Any, Any, Any], ctx: RequestContext, organization_id: FromPath[UUID]
     ) -> Response[schemas.Organization]:
@@ -83,6 +94,7 @@ class OrganizationController(Controller):
 
     @patch(
         "/{organization_id:uuid}",
+        **requires(Permission.ORGANIZATIONS_WRITE),
         summary="Change an organization",
         description=MERGE_PATCH_NOTE,
         responses=UPDATE_ERRORS,
@@ -99,7 +111,10 @@ class OrganizationController(Controller):
         return resource_response(request, to_schema(org), etag(org))
 
     @post(
-        "/{organization_id:uuid}/archive", status_code=200, summary="Archive (never delete) an organization"
+        "/{organization_id:uuid}/archive",
+        **requires(Permission.ORGANIZATIONS_WRITE),
+        status_code=200,
+        summary="Archive (never delete) an organization",
     )
     async def archive_organization(
         self,
@@ -113,6 +128,7 @@ class OrganizationController(Controller):
 
     @post(
         "/{organization_id:uuid}/restore",
+        **requires(Permission.ORGANIZATIONS_WRITE),
         status_code=200,
         summary="Bring an archived organization back",
         responses=ACTION_ERRORS,

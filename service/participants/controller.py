@@ -6,6 +6,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from service.auth.permissions import Permission, requires
 from service.deps import RequestContext
 from service.http import (
     ACTION_ERRORS,
@@ -32,7 +33,9 @@ class ParticipantController(Controller):
     path = "/v1/participants"
     tags = ["Participants"]
 
-    @post("/", summary="Register a person", responses=CREATE_ERRORS)
+    @post(
+        "/", **requires(Permission.PARTICIPANTS_WRITE), summary="Register a person", responses=CREATE_ERRORS
+    )
     async def create_participant(
         self,
         request: Request[Any, Any, Any],
@@ -46,7 +49,7 @@ class ParticipantController(Controller):
 
         return await idempotent(request, ctx, idempotency_key, data, create)
 
-    @get("/", summary="List people", responses=LIST_ERRORS)
+    @get("/", **requires(Permission.PARTICIPANTS_READ), summary="List people", responses=LIST_ERRORS)
     async def list_participants(
         self,
         request: Request[Any, Any, Any],
@@ -74,7 +77,12 @@ class ParticipantController(Controller):
         )
         return page_response(request, page)
 
-    @get("/{participant_id:uuid}", summary="One person", responses=READ_ERRORS)
+    @get(
+        "/{participant_id:uuid}",
+        **requires(Permission.PARTICIPANTS_READ),
+        summary="One person",
+        responses=READ_ERRORS,
+    )
     async def get_participant(
         self, request: Request[Any, Any, Any], ctx: RequestContext, participant_id: FromPath[UUID]
     ) -> Response[schemas.Participant]:
@@ -83,6 +91,7 @@ class ParticipantController(Controller):
 
     @patch(
         "/{participant_id:uuid}",
+        **requires(Permission.PARTICIPANTS_WRITE),
         summary="Change a person",
         description=MERGE_PATCH_NOTE,
         responses=UPDATE_ERRORS,
@@ -100,6 +109,7 @@ class ParticipantController(Controller):
 
     @post(
         "/{participant_id:uuid}/leave",
+        **requires(Permission.PARTICIPANTS_WRITE),
         status_code=200,
         summary="The person left their organization",
         responses=ACTION_ERRORS,
@@ -115,7 +125,36 @@ class ParticipantController(Controller):
         return resource_response(request, to_schema(person), etag(person))
 
     @get(
+        "/{participant_id:uuid}/export",
+        **requires(Permission.PARTICIPANTS_GDPR),
+        summary="Everything held about the person (GDPR access request)",
+        responses=READ_ERRORS,
+    )
+    async def export_participant(
+        self, ctx: RequestContext, participant_id: FromPath[UUID]
+    ) -> schemas.ParticipantExport:
+        return await ParticipantService(ctx).export(participant_id)
+
+    @post(
+        "/{participant_id:uuid}/erase",
+        **requires(Permission.PARTICIPANTS_GDPR),
+        status_code=200,
+        summary="Erase the person's name, e-mail and phone for good (GDPR erasure); counts survive",
+        responses=ACTION_ERRORS,
+    )
+    async def erase_participant(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: RequestContext,
+        participant_id: FromPath[UUID],
+        if_match: IfMatch = None,
+    ) -> Response[schemas.Participant]:
+        person = await ParticipantService(ctx).erase(participant_id, if_match)
+        return resource_response(request, to_schema(person), etag(person))
+
+    @get(
         "/{participant_id:uuid}/employments",
+        **requires(Permission.PARTICIPANTS_READ),
         summary="Where the person has worked, newest first",
         responses=READ_ERRORS,
     )

@@ -41,6 +41,9 @@ class Participant(EntityBase):
     organization_id: Mapped[UUID | None] = mapped_column(ForeignKey("organization.id"), index=True)
     mailing_list_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Set when the person was erased (GDPR): name, e-mail and phone are gone, the row stays so
+    # attendance and memberships still count.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
     roles: Mapped[list[ParticipantRole]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="ParticipantRole.role"

@@ -7,6 +7,7 @@ from sqlalchemy import Select, exists, select
 
 from service.auth.principal import Principal
 from service.db import contains_folded
+from service.networks.models import Network, NetworkMember
 from service.organizations.models import Organization
 from service.pagination import Ordering, fetch_page
 from service.participants.models import Employment, Participant, ParticipantRole, ParticipantRoleKind
@@ -65,6 +66,15 @@ class ParticipantRepository(SQLAlchemyAsyncRepository[Participant]):
         if q:
             stmt = stmt.where(contains_folded(Participant.name, q))
         return await fetch_page(self.session, stmt, self.by_name, limit=limit, cursor=cursor)
+
+    async def memberships(self, participant_id: UUID) -> list[tuple[NetworkMember, str]]:
+        stmt = (
+            select(NetworkMember, Network.name)
+            .join(Network, Network.id == NetworkMember.network_id)
+            .where(NetworkMember.participant_id == participant_id)
+            .order_by(NetworkMember.joined_at, NetworkMember.id)
+        )
+        return list((await self.session.execute(stmt)).tuples())
 
 
 class EmploymentRepository(SQLAlchemyAsyncRepository[Employment]):

@@ -7,6 +7,7 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from service.audit.schemas import AuditEvent
 from service.pagination import Page
 from service.participants.models import Language, ParticipantRoleKind
 from service.schemas import Input, Name, Output
@@ -52,6 +53,7 @@ class Participant(Output):
     roles: list[ParticipantRoleKind]
     mailing_list_consent: bool
     consent_changed_at: datetime | None
+    erased_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -62,6 +64,26 @@ class Employment(Output):
     organization_name: str
     started_at: datetime
     ended_at: datetime | None
+
+
+class Membership(Output):
+    id: UUID
+    network_id: UUID
+    network_name: str
+    role: str
+    organization_id: UUID | None
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class ParticipantExport(Output):
+    """Everything TMN holds about one person (GDPR art. 15)."""
+
+    exported_at: datetime
+    participant: Participant
+    employments: list[Employment]
+    memberships: list[Membership]
+    audit_events: list[AuditEvent]
 
 
 class ParticipantPage(Page[Participant]):

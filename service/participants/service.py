@@ -6,6 +6,7 @@ from uuid import UUID
 
 import msgspec
 
+from service.audit.service import AuditService
 from service.auth.principal import ensure_in_scope
 from service.context import Context
 from service.db import utcnow
@@ -30,6 +31,7 @@ def to_schema(person: Participant) -> schemas.Participant:
         roles=[r.role for r in person.roles],
         mailing_list_consent=person.mailing_list_consent,
         consent_changed_at=person.consent_changed_at,
+        erased_at=person.erased_at,
         created_at=person.created_at,
         updated_at=person.updated_at,
     )
@@ -134,6 +136,7 @@ class ParticipantService:
     ) -> Participant:
         person = await self.get(ident)
         check_if_match(if_match, etag(person))
+        _refuse_if_erased(person)
         if patch.name is not msgspec.UNSET:
             person.name = _clean_name(patch.name)
         if patch.email is not msgspec.UNSET:
@@ -164,6 +167,7 @@ class ParticipantService:
         """The person left their organization: the employment ends, the person stays."""
         person = await self.get(ident)
         check_if_match(if_match, etag(person))
+        _refuse_if_erased(person)
         if person.organization_id is None:
             raise Problem("conflict", "this participant has no current organization")
         await self._move(person, None)
@@ -183,6 +187,49 @@ class ParticipantService:
             for e, name in await self.employment_repo.history(ident)
         ]
 
+    async def export(self, ident: UUID) -> schemas.ParticipantExport:
+        """Everything held about the person: the record, employments, memberships, audit trail."""
+        person = await self.get(ident)
+        memberships = [
+            schemas.Membership(
+                id=m.id,
+                network_id=m.network_id,
+                network_name=name,
+                role=m.role.value,
+                organization_id=m.organization_id,
+                joined_at=m.joined_at,
+                left_at=m.left_at,
+            )
+            for m, name in await self.repo.memberships(person.id)
+        ]
+        return schemas.ParticipantExport(
+            exported_at=utcnow(),
+            participant=to_schema(person),
+            employments=await self.employments(person.id),
+            memberships=memberships,
+            audit_events=await AuditService(self.ctx).about("participant", str(person.id)),
+        )
+
+    async def erase(self, ident: UUID, if_match: str | None) -> Participant:
+        """Pseudonymise (GDPR art. 17): name, e-mail and phone are gone for good; the row, its
+        employments and memberships stay, so attendance and certifications still count."""
+        person = await self.get(ident)
+        check_if_match(if_match, etag(person))
+        if person.erased_at is not None:
+            return person
+        now = utcnow()
+        placeholder = f"erased-{person.id}@erased.invalid"
+        person.name = ERASED_NAME
+        person.email = placeholder
+        person.email_normalized = placeholder
+        person.phone = None
+        if person.mailing_list_consent:
+            person.mailing_list_consent = False
+            person.consent_changed_at = now
+        person.erased_at = now
+        await self.ctx.session.flush()
+        return person
+
     async def _move(self, person: Participant, organization_id: UUID | None) -> None:
         now = utcnow()
         if organization_id is not None:
@@ -201,6 +248,14 @@ class ParticipantService:
         existing = await self.repo.by_email(email_normalized)
         if existing is not None and existing.id != own_id:
             raise conflict("email", "another participant has this e-mail address")
+
+
+ERASED_NAME = "Raderad person"
+
+
+def _refuse_if_erased(person: Participant) -> None:
+    if person.erased_at is not None:
+        raise Problem("conflict", "this person was erased; their record can no longer change")
 
 
 def _clean_name(name: str) -> str:
