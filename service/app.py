@@ -121,6 +121,8 @@ def configure_logging(level: str) -> None:
         logger.addHandler(handler)
     # Our lines are complete JSON already; the root handler would wrap them a second time.
     logger.propagate = False
+    # aiosqlite logs every statement with its bound values at DEBUG; values can be personal data.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
 
 
 def _rate_limit_identifier(request: Request[Any, Any, Any]) -> str:

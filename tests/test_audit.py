@@ -20,7 +20,8 @@ async def events(client: Any, **params: Any) -> list[dict[str, Any]]:
 
 async def test_a_create_is_recorded_with_who_when_and_what(client) -> None:
     response = await client.post(
-        "/v1/organizations", json=pickup_point(email="ombud@storgatan.example", phone="0920-123 45"),
+        "/v1/organizations",
+        json=pickup_point(email="ombud@storgatan.example", phone="0920-123 45"),
         headers={"X-Request-ID": "req-audit-1"},
     )
     org = response.json()
@@ -67,8 +68,11 @@ async def test_filters_and_paging(client) -> None:
         await create(client, "/v1/organizations", {"kind": "customs", "name": f"Tull {i}"})
     page = (await client.get("/v1/audit-events", params={"entity": "organization", "limit": 2})).json()
     assert len(page["items"]) == 2 and page["next_cursor"]
-    rest = (await client.get("/v1/audit-events", params={"entity": "organization", "limit": 2,
-                                                          "cursor": page["next_cursor"]})).json()
+    rest = (
+        await client.get(
+            "/v1/audit-events", params={"entity": "organization", "limit": 2, "cursor": page["next_cursor"]}
+        )
+    ).json()
     ids = [e["id"] for e in page["items"] + rest["items"]]
     assert len(ids) == len(set(ids)) == 3
     assert ids == sorted(ids, reverse=True)

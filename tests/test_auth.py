@@ -36,8 +36,16 @@ def bearer(key: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "header",
-    [None, "Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearer garbage", "Bearer tmn_short_x",
-     "Bearer tmn_abcdefgh_wrong-secret-wrong-secret", "Bearer a.b.c"],
+    [
+        None,
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        "Bearer ",
+        "Bearer garbage",
+        "Bearer tmn_short_x",
+        "Bearer tmn_abcdefgh_wrong-secret-wrong-secret",
+        "Bearer a.b.c",
+    ],
 )
 async def test_bad_credentials_are_401_problems(client, header: str | None) -> None:
     headers = {"Authorization": header} if header is not None else {}
@@ -97,7 +105,9 @@ async def test_revoked_and_expired_keys_are_refused(client) -> None:
     async def expire() -> None:
         async with client.app.state.sessionmaker() as session:
             past = datetime.now(UTC) - timedelta(minutes=1)
-            await session.execute(update(ApiKey).where(ApiKey.prefix == expiring["prefix"]).values(expires_at=past))
+            await session.execute(
+                update(ApiKey).where(ApiKey.prefix == expiring["prefix"]).values(expires_at=past)
+            )
             await session.commit()
 
     client.blocking_portal.call(expire)
@@ -128,14 +138,23 @@ async def test_key_role_and_scope_must_fit(client, body: dict[str, Any], field: 
 async def test_only_administrators_manage_keys(client) -> None:
     coordinator = (await make_key(client, "county_coordinator", county_code="25"))["key"]
     problem(await client.get("/v1/api-keys", headers=bearer(coordinator)), 403)
-    response = await client.post("/v1/api-keys", json={"name": "x", "role": "viewer"}, headers=bearer(coordinator))
+    response = await client.post(
+        "/v1/api-keys", json={"name": "x", "role": "viewer"}, headers=bearer(coordinator)
+    )
     problem(response, 403)
 
 
 async def test_public_routes_need_no_principal(client) -> None:
     client.headers.pop("Authorization")
-    for path in ("/health/live", "/health/ready", "/docs", "/docs/openapi.json", "/problems",
-                 "/problems/not-found", "/docs/assets/swagger-ui.css"):
+    for path in (
+        "/health/live",
+        "/health/ready",
+        "/docs",
+        "/docs/openapi.json",
+        "/problems",
+        "/problems/not-found",
+        "/docs/assets/swagger-ui.css",
+    ):
         assert (await client.get(path)).status_code == 200, path
 
 
@@ -165,14 +184,30 @@ def test_every_route_has_a_permission_or_is_public(client) -> None:
             opt = handler.opt
             if route.path.startswith("/docs") or set(handler.http_methods) == {"OPTIONS"}:
                 continue
-            assert opt.get("permission") or opt.get("public"), f"{route.path} {handler.http_methods} has no rule"
+            assert opt.get("permission") or opt.get("public"), (
+                f"{route.path} {handler.http_methods} has no rule"
+            )
 
 
 def test_cli_creates_lists_and_revokes_keys(settings: Settings) -> None:
     env = {"TMN_DATABASE_URL": settings.effective_database_url}
     runner = CliRunner()
-    created = runner.invoke(tmn, ["keys", "create", "--name", "Älvsbyn case system", "--role",
-                                  "municipal_coordinator", "--municipality", "2560", "--expires-days", "30"], env=env)
+    created = runner.invoke(
+        tmn,
+        [
+            "keys",
+            "create",
+            "--name",
+            "Älvsbyn case system",
+            "--role",
+            "municipal_coordinator",
+            "--municipality",
+            "2560",
+            "--expires-days",
+            "30",
+        ],
+        env=env,
+    )
     assert created.exit_code == 0, created.output
     key = created.stdout.strip().splitlines()[-1]
     prefix = key.split("_")[1]

@@ -7,16 +7,22 @@ from typing import Any
 from tests.helpers import create, network_tree, pickup_point, problem
 from tests.test_auth import bearer, make_key
 
-ANNA = {"name": "Anna Lindqvist", "email": "Anna.Lindqvist@alvsbyn.example", "phone": "070-174 06 05",
-        "roles": ["municipal_coordinator"], "mailing_list_consent": True}
+ANNA = {
+    "name": "Anna Lindqvist",
+    "email": "Anna.Lindqvist@alvsbyn.example",
+    "phone": "070-174 06 05",
+    "roles": ["municipal_coordinator"],
+    "mailing_list_consent": True,
+}
 
 
 async def anna_at_work(client: Any) -> tuple[dict[str, Any], dict[str, str]]:
     org = await create(client, "/v1/organizations", pickup_point())
     person = await create(client, "/v1/participants", ANNA | {"organization_id": org["id"]})
     tree = await network_tree(client)
-    response = await client.post(f"/v1/networks/{tree['alvsbyn']}/members",
-                                 json={"participant_id": person["id"], "role": "convenor"})
+    response = await client.post(
+        f"/v1/networks/{tree['alvsbyn']}/members", json={"participant_id": person["id"], "role": "convenor"}
+    )
     assert response.status_code == 201
     return person, tree
 
@@ -55,7 +61,9 @@ async def test_erase_removes_identity_and_keeps_the_counts(client) -> None:
     assert "Anna" not in (await client.get("/v1/audit-events", params={"limit": 200})).text
 
     # The address is free again, and the erased record no longer changes.
-    assert (await client.post("/v1/participants", json={"name": "Anna L", "email": ANNA["email"]})).status_code == 201
+    assert (
+        await client.post("/v1/participants", json={"name": "Anna L", "email": ANNA["email"]})
+    ).status_code == 201
     problem(await client.patch(path, json={"name": "Anna"}), 409)
     assert (await client.post(f"{path}/erase")).status_code == 200  # idempotent
     actions = [e["action"] for e in (await client.get(f"{path}/export")).json()["audit_events"]]
@@ -70,4 +78,6 @@ async def test_gdpr_requests_follow_scope(client) -> None:
     problem(await client.get(f"/v1/participants/{person['id']}/export", headers=bearer(lulea)), 404)
     problem(await client.post(f"/v1/participants/{person['id']}/erase", headers=bearer(lulea)), 404)
     problem(await client.get(f"/v1/participants/{person['id']}/export", headers=bearer(viewer)), 403)
-    assert (await client.get(f"/v1/participants/{person['id']}/export", headers=bearer(alvsbyn))).status_code == 200
+    assert (
+        await client.get(f"/v1/participants/{person['id']}/export", headers=bearer(alvsbyn))
+    ).status_code == 200
