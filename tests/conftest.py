@@ -13,6 +13,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -165,9 +166,9 @@ async def _roll_back(conn: AsyncConnection) -> None:
     await conn.close()
 
 
-@pytest.fixture
-async def client(engine: AsyncEngine, settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """Litestar's async test client on a transaction that is rolled back after the test.
+@asynccontextmanager
+async def client_for(engine: AsyncEngine, settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """Litestar's async test client on a transaction that is rolled back afterwards.
 
     The client runs the app on its own event loop (an anyio portal), so the test's
     connection is opened and rolled back on that loop; asyncpg connections are bound to one.
@@ -183,6 +184,12 @@ async def client(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Async
             yield test_client
         finally:
             portal.call(_roll_back, conn)
+
+
+@pytest.fixture
+async def client(engine: AsyncEngine, settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with client_for(engine, settings) as test_client:
+        yield test_client
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
-from service.db import create_sessionmaker
 from service.settings import Settings
-from tests.conftest import ADMIN_KEY, _open_transaction, _roll_back
+from tests.conftest import client_for
 from tests.helpers import problem
 from tests.test_auth import bearer, make_key
 
@@ -21,15 +19,8 @@ from tests.test_auth import bearer, make_key
 @pytest.fixture
 async def limited(engine: AsyncEngine, settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
     tight = msgspec.structs.replace(settings, rate_limit_per_minute=3, max_request_bytes=2048)
-    app = create_app(tight, engine=engine)
-    async with AsyncTestClient(app=app) as client:
-        conn = client.blocking_portal.call(_open_transaction, engine)
-        app.state.sessionmaker = create_sessionmaker(conn, join_transaction_mode="create_savepoint")
-        client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        try:
-            yield client
-        finally:
-            client.blocking_portal.call(_roll_back, conn)
+    async with client_for(engine, tight) as client:
+        yield client
 
 
 async def test_each_principal_has_its_own_budget(limited) -> None:
