@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -37,7 +38,10 @@ from service.geography.controller import CountyController, MunicipalityControlle
 from service.health.controller import HealthController, ProblemTypeController
 from service.networks.controller import NetworkController, NetworkMemberController
 from service.organizations.controller import OrganizationController
+from service.outbox.controller import OutboxController, PluginController
+from service.outbox.service import OutboxWorker
 from service.participants.controller import ParticipantController
+from service.pluginhost import PluginHost
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
 
@@ -159,6 +163,8 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="Participants", description="People, their employment history, roles and consent."),
             Tag(name="API keys", description="Keys for machine clients (administrators only)."),
             Tag(name="Audit", description="Who changed what, when (auditors and administrators)."),
+            Tag(name="Outbox", description="E-mail waiting, sent, dead or held (administrators)."),
+            Tag(name="Plugins", description="Installed plugins and their health (administrators)."),
             Tag(name="Health", description="Probes for load balancers and orchestrators."),
             Tag(name="Problems", description="The problem types errors refer to."),
         ],
@@ -174,7 +180,8 @@ def create_app(
     """Build the app. Tests pass their own engine and sessionmaker; otherwise the lifespan owns them."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
-    state = State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker})
+    plugins = PluginHost(settings)
+    state = State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker, "plugins": plugins})
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -184,9 +191,19 @@ def create_app(
         if app.state.sessionmaker is None:
             app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.oidc = OidcVerifier(settings)
+        worker: asyncio.Task[None] | None = None
+        if settings.worker_in_server == "yes" or (
+            settings.worker_in_server == "auto" and settings.is_embedded
+        ):
+            # The embedded default has no separate worker process; deliver from here.
+            outbox_worker = OutboxWorker(app.state.sessionmaker, plugins, settings)
+            worker = asyncio.create_task(outbox_worker.run())
         try:
             yield
         finally:
+            if worker is not None:
+                outbox_worker.stop()
+                await worker
             await app.state.oidc.aclose()
             if owned:
                 await app.state.engine.dispose()
@@ -221,6 +238,8 @@ def create_app(
             ParticipantController,
             ApiKeyController,
             AuditController,
+            OutboxController,
+            PluginController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
         dependencies={

@@ -125,6 +125,30 @@ def serve(host: str, port: int, workers: int, reload: bool, demo: bool) -> None:
 
 
 @main.command()
+def worker() -> None:
+    """Deliver the outbox (e-mail) until stopped; several may run against one PostgreSQL."""
+    import signal
+
+    from service.outbox.service import OutboxWorker
+    from service.pluginhost import PluginHost
+
+    async def go(settings: Settings) -> None:
+        await _require_migrated(settings)
+        engine = create_engine(settings)
+        outbox = OutboxWorker(create_sessionmaker(engine), PluginHost(settings), settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, outbox.stop)
+        click.echo(f"worker {outbox.name} delivering through {settings.email_transport}", err=True)
+        try:
+            await outbox.run()
+        finally:
+            await engine.dispose()
+
+    _run(go)
+
+
+@main.command()
 def migrate() -> None:
     """Upgrade the database schema to the newest migration."""
     _run(_migrate)

@@ -8,12 +8,14 @@ from service.geography.models import County, Municipality
 from service.idempotency.models import IdempotencyRecord
 from service.networks.models import Network, NetworkCounty, NetworkMember
 from service.organizations.models import Organization
+from service.outbox.models import EmailHold, OutboxMessage
 from service.participants.models import Employment, Participant, ParticipantRole
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
     "County",
+    "EmailHold",
     "Employment",
     "IdempotencyRecord",
     "Municipality",
@@ -21,6 +23,7 @@ __all__ = [
     "NetworkCounty",
     "NetworkMember",
     "Organization",
+    "OutboxMessage",
     "Participant",
     "ParticipantRole",
     "metadata",

@@ -48,6 +48,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     oidc_carrier_claim: str = "tmn_carrier"
     oidc_jwks_cache_seconds: int = 600
     oidc_leeway_seconds: int = 30
+    # Plugins: the names to enable (empty: every installed one), their settings as a JSON object
+    # keyed by plugin name, and the timeout of each hook call.
+    plugins: tuple[str, ...] = ()
+    plugin_config: str = "{}"
+    plugin_timeout_seconds: float = 10.0
+    # E-mail: the transport plugin that delivers (file on the embedded default, smtp in production),
+    # the sender, and the outbox worker's pace.
+    email_transport: str = "file"
+    email_from: str = "TMN <noreply@tmn.invalid>"
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: float = 30.0
+    outbox_backoff_max_seconds: float = 3600.0
+    outbox_batch_size: int = 50
+    outbox_lease_seconds: float = 120.0
+    outbox_poll_seconds: float = 2.0
+    # Run the worker inside `tmn serve` too: "auto" does so on the embedded default only.
+    worker_in_server: Literal["auto", "yes", "no"] = "auto"
 
     @property
     def effective_database_url(self) -> str:
@@ -78,6 +95,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 def _parse(name: str, value: str) -> Any:
     # Lists are comma-separated; everything else is converted by msgspec (strict=False parses
     # "true", "10" and so on from strings).
-    if name in ("cors_origins", "oidc_algorithms"):
+    if name in ("cors_origins", "oidc_algorithms", "plugins"):
         return tuple(v.strip() for v in value.split(",") if v.strip())
     return value

@@ -151,8 +151,12 @@ async def engine(backend: str, pg_databases: PgDatabases, tmp_root: Path) -> Asy
 
 @pytest.fixture
 def settings(engine: AsyncEngine) -> Settings:
-    # No rate limit by default: tests of the limit turn it on.
-    return Settings(database_url=engine.url.render_as_string(hide_password=False), rate_limit_per_minute=0)
+    # No rate limit and no worker inside the app by default: the tests of those turn them on.
+    return Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        rate_limit_per_minute=0,
+        worker_in_server="no",
+    )
 
 
 async def _open_transaction(engine: AsyncEngine) -> AsyncConnection:

@@ -27,6 +27,8 @@ class Permission(enum.StrEnum):
     PARTICIPANTS_GDPR = "participants:gdpr"
     API_KEYS_MANAGE = "api_keys:manage"
     AUDIT_READ = "audit:read"
+    OUTBOX_MANAGE = "outbox:manage"
+    PLUGINS_READ = "plugins:read"
 
 
 P = Permission

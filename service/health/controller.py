@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from service.auth.permissions import PUBLIC
 from service.health.service import readiness
+from service.pluginhost import PluginStatus
 from service.problems import PROBLEM_TYPES, ProblemType, not_found
 
 
@@ -24,8 +25,11 @@ class Check(msgspec.Struct):
 
 
 class Readiness(msgspec.Struct):
+    """`status` follows the database checks; a degraded plugin is reported, not fatal."""
+
     status: str
     checks: list[Check]
+    plugins: list[PluginStatus]
 
 
 class HealthController(Controller):
@@ -41,7 +45,7 @@ class HealthController(Controller):
         results = await readiness(state.engine)
         checks = [Check(name=r.name, ok=r.ok, detail=r.detail) for r in results]
         ok = all(c.ok for c in checks)
-        body = Readiness(status="ok" if ok else "unavailable", checks=checks)
+        body = Readiness(status="ok" if ok else "unavailable", checks=checks, plugins=state.plugins.status())
         return Response(body, status_code=200 if ok else HTTP_503_SERVICE_UNAVAILABLE)
 
 

@@ -1,0 +1,1 @@
+"""The transactional outbox: messages written with the change that caused them, delivered by a worker."""
