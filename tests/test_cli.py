@@ -254,7 +254,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     log_path = tmp_path / "server.log"
     base = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own executable, fixed arguments
+        process = subprocess.Popen(
             [str(TMN), "serve", "--demo", "--port", str(port)],
             cwd=tmp_path,
             env=env,
