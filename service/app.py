@@ -38,7 +38,12 @@ from service.geography.controller import CountyController, MunicipalityControlle
 from service.health.controller import HealthController, ProblemTypeController
 from service.networks.controller import NetworkController, NetworkMemberController
 from service.organizations.controller import OrganizationController
-from service.outbox.controller import OutboxController, PluginController
+from service.outbox.controller import (
+    EmailHoldController,
+    OutboxController,
+    PluginController,
+    UnsubscribeController,
+)
 from service.outbox.service import OutboxWorker
 from service.participants.controller import ParticipantController
 from service.pluginhost import PluginHost
@@ -240,6 +245,8 @@ def create_app(
             AuditController,
             OutboxController,
             PluginController,
+            EmailHoldController,
+            UnsubscribeController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
         dependencies={

@@ -33,6 +33,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_hours: int = 24
     debug: bool = False
+    # Signs the links TMN sends (unsubscribe). Required with PostgreSQL; the embedded default
+    # keeps a generated one in TMN_DATA_DIR/secret.key.
+    secret_key: str = ""
     # Requests larger than this answer 413.
     max_request_bytes: int = 1_048_576
     # Requests per principal (or per client address when anonymous) and minute; 0 turns it off.

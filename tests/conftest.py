@@ -33,6 +33,7 @@ from service.db import create_engine, create_sessionmaker
 from service.migrate import upgrade
 from service.seed import seed
 from service.settings import Settings
+from tests.smtp_server import SmtpServer
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -156,6 +157,7 @@ def settings(engine: AsyncEngine) -> Settings:
         database_url=engine.url.render_as_string(hide_password=False),
         rate_limit_per_minute=0,
         worker_in_server="no",
+        secret_key="tests-secret-key-for-signed-links",
     )
 
 
@@ -234,3 +236,12 @@ def tmn_logs() -> Iterator[list[str]]:
         yield handler.lines
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback; `smtp.inbox.messages` holds what arrived."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

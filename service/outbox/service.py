@@ -27,12 +27,22 @@ from service.db import utcnow
 from service.outbox import schemas
 from service.outbox.models import Category, EmailHold, OutboxMessage, OutboxStatus
 from service.outbox.repository import OutboxRepository
+from service.participants.models import Participant
 from service.pluginhost import PluginFailure, PluginHost
 from service.pluginspec import Attachment, OutgoingEmail, SendResult
 from service.problems import Problem, not_found
 from service.settings import Settings
+from service.signing import sign
 
 logger = structlog.get_logger("tmn.outbox")
+
+
+UNSUBSCRIBE = "unsubscribe"
+
+
+def unsubscribe_url(settings: Settings, participant_id: UUID) -> str:
+    base = (settings.public_base_url or "http://127.0.0.1:8000").rstrip("/")
+    return f"{base}/v1/unsubscribe/{sign(settings, UNSUBSCRIBE, str(participant_id))}"
 
 
 def message_domain(settings: Settings) -> str:
@@ -101,6 +111,35 @@ class OutboxService:
             max_attempts=self.settings.outbox_max_attempts,
         )
         return await self.repo.add(message)
+
+    async def enqueue_mailing(
+        self,
+        person: Participant,
+        *,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        attachments: list[Attachment] | None = None,
+    ) -> OutboxMessage | None:
+        """Queue a network mailing to a person who consented; None (nothing queued) otherwise.
+
+        The message carries RFC 8058 one-click unsubscribe: a signed link that withdraws the
+        person's consent, which mail clients may call with a single POST.
+        """
+        if not person.mailing_list_consent or person.erased_at is not None:
+            return None
+        url = unsubscribe_url(self.settings, person.id)
+        headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        return await self.enqueue_email(
+            to=person.email,
+            subject=subject,
+            text=text,
+            html=html,
+            category=Category.MAILING,
+            language=person.language.value,
+            headers=headers,
+            attachments=attachments,
+        )
 
     async def page(
         self, *, status: OutboxStatus | None, category: Category | None, limit: int, cursor: str | None
