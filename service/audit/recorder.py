@@ -13,6 +13,7 @@ from uuid import UUID
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
+from uuid_utils.compat import uuid7
 
 from service.audit.models import AuditEvent
 
@@ -115,8 +116,9 @@ def _record(session: Session, _flush_context: Any, _instances: Any) -> None:
         table = getattr(obj, "__tablename__", "")
         if table in AUDITED:
             if getattr(obj, "id", None) is None and hasattr(type(obj), "id"):
-                # Keys come from Python-side defaults; set it now so the event can name the row.
-                obj.id = type(obj).__table__.c.id.default.arg(None)
+                # The key would be set by the column default during the flush; set it now (the
+                # same UUIDv7 the default gives) so the event can name the row.
+                obj.id = uuid7()
             add(table, obj, "create", _all_values(table, obj))
     for obj in list(session.dirty):
         table = getattr(obj, "__tablename__", "")
