@@ -49,6 +49,7 @@ from service.participants.controller import ParticipantController
 from service.pluginhost import PluginHost
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
+from service.webhooks.controller import WebhookController
 
 API_VERSION = "0.1.0"
 DOCS_ASSETS = "/docs/assets"
@@ -170,6 +171,9 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="Audit", description="Who changed what, when (auditors and administrators)."),
             Tag(name="Outbox", description="E-mail waiting, sent, dead or held (administrators)."),
             Tag(name="Plugins", description="Installed plugins and their health (administrators)."),
+            Tag(
+                name="Webhooks", description="Domain events pushed to municipal systems (Standard Webhooks)."
+            ),
             Tag(name="Health", description="Probes for load balancers and orchestrators."),
             Tag(name="Problems", description="The problem types errors refer to."),
         ],
@@ -247,6 +251,7 @@ def create_app(
             PluginController,
             EmailHoldController,
             UnsubscribeController,
+            WebhookController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
         dependencies={

@@ -10,6 +10,7 @@ from service.networks.models import Network, NetworkCounty, NetworkMember
 from service.organizations.models import Organization
 from service.outbox.models import EmailHold, OutboxMessage
 from service.participants.models import Employment, Participant, ParticipantRole
+from service.webhooks.models import WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -26,5 +27,6 @@ __all__ = [
     "OutboxMessage",
     "Participant",
     "ParticipantRole",
+    "WebhookEndpoint",
     "metadata",
 ]

@@ -60,6 +60,7 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
     permanent: bool = False
     error: str | None = None
+    status_code: int | None = None
 
 
 class PickupPointRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +101,18 @@ class DomainEvent(msgspec.Struct, frozen=True, kw_only=True):
     data: dict[str, Any]
     municipality_code: str | None = None
     county_code: str | None = None
+
+
+class WebhookDelivery(msgspec.Struct, frozen=True, kw_only=True):
+    """One event for one subscribed endpoint, per the Standard Webhooks specification: `id` is the
+    `webhook-id` (the same on every retry and replay), `body` the exact bytes to sign and send,
+    `secrets` the endpoint's current signing secrets (`whsec_…`; several while one is rotated)."""
+
+    message_id: str
+    id: str
+    url: str
+    body: str
+    secrets: list[str]
 
 
 EVENT_TYPES = (
@@ -163,6 +176,25 @@ class TmnSpec:
             def tmn_municipality_contacts(municipality_code, config):
                 return [Contact(organization="Polisen", role="Akut", kind="emergency", phone="112",
                                 source="police")]
+        """
+        raise NotImplementedError
+
+    @hookspec
+    def tmn_deliver_webhooks(
+        self, deliveries: list[WebhookDelivery], config: dict[str, Any]
+    ) -> list[SendResult]:
+        """Deliver webhook calls (the built-in `webhooks` plugin signs and POSTs them).
+
+        Arguments: `deliveries`, the batch the outbox worker claimed; `config`, this plugin's settings.
+        Returns: one `SendResult` per delivery (matched by `message_id`): `ok` for a 2xx answer;
+        `permanent=True` with `status_code=410` when the receiver says the endpoint is gone (TMN
+        then disables it); anything else is retried with backoff by the outbox.
+        Failure: raising or timing out counts as a temporary failure of the whole batch.
+        Example::
+
+            @hookimpl
+            async def tmn_deliver_webhooks(deliveries, config):
+                return [SendResult(message_id=d.message_id, ok=True) for d in deliveries]
         """
         raise NotImplementedError
 

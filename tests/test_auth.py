@@ -167,7 +167,18 @@ async def test_every_other_route_requires_a_principal(client) -> None:
         if path.startswith(PUBLIC_PREFIXES):
             continue
         concrete = path
-        for name in ("organization_id", "network_id", "member_id", "participant_id", "key_id", "message_id"):
+        for name in (
+            "organization_id",
+            "network_id",
+            "member_id",
+            "participant_id",
+            "key_id",
+            "message_id",
+            "webhook_id",
+            "delivery_id",
+            "address",
+            "token",
+        ):
             concrete = concrete.replace("{" + name + "}", "01a21156-3321-75b5-b66a-4f92e0dbc60e")
         concrete = concrete.replace("{code}", "25")
         for method in item:

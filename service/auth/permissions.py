@@ -29,6 +29,7 @@ class Permission(enum.StrEnum):
     AUDIT_READ = "audit:read"
     OUTBOX_MANAGE = "outbox:manage"
     PLUGINS_READ = "plugins:read"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 P = Permission
@@ -42,6 +43,7 @@ _COORDINATOR = frozenset(
         P.PARTICIPANTS_READ,
         P.PARTICIPANTS_WRITE,
         P.PARTICIPANTS_GDPR,
+        P.WEBHOOKS_MANAGE,
     }
 )
 

@@ -33,6 +33,7 @@ from service.pluginspec import Attachment, OutgoingEmail, SendResult
 from service.problems import Problem, not_found
 from service.settings import Settings
 from service.signing import sign
+from service.webhooks import delivery as webhooks
 
 logger = structlog.get_logger("tmn.outbox")
 
@@ -224,13 +225,16 @@ class OutboxWorker:
         async with self.sessionmaker() as session:
             repo = OutboxRepository(session=session)
             messages = await repo.by_ids(ids)
-            held = await repo.held([m.recipient.lower() for m in messages])
-            for m in messages:
+            emails = [m for m in messages if m.kind == "email"]
+            held = await repo.held([m.recipient.lower() for m in emails])
+            for m in emails:
                 if m.recipient.lower() in held:
                     m.status, m.locked_until, m.last_error = OutboxStatus.HELD, None, "address on hold"
-            sendable = [m for m in messages if m.status is OutboxStatus.PENDING]
+            sendable = [m for m in emails if m.status is OutboxStatus.PENDING]
+            calls = [m for m in messages if m.kind == "webhook"]
             results = await self._send(sendable)
-            self._record(session, sendable, results)
+            results.update(await webhooks.deliver(session, self.host, calls))
+            self._record(session, sendable + calls, results)
             await session.commit()
         return len(ids)
 
@@ -268,7 +272,7 @@ class OutboxWorker:
             if result.permanent:
                 message.status = OutboxStatus.DEAD
                 address = message.recipient.lower()
-                if address not in newly_held:
+                if message.kind == "email" and address not in newly_held:
                     newly_held.add(address)
                     session.add(EmailHold(address=address, reason=message.last_error))
             elif message.attempts >= message.max_attempts:

@@ -1,0 +1,1 @@
+"""Webhooks: municipal systems subscribe HTTPS endpoints to domain events (Standard Webhooks)."""
