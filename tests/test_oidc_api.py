@@ -17,6 +17,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.auth.oidc import OidcVerifier, TokenError
 from service.settings import Settings
 from tests.conftest import client_for
 from tests.helpers import create, pickup_point, problem
@@ -33,10 +34,14 @@ class Provider:
         self.jwks = {"keys": [jwk | {"kid": "k1", "alg": "RS256", "use": "sig"}]}
         provider = self
 
+        self.fetches = 0
+        self.status = 200
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                provider.fetches += 1
                 body = json.dumps(provider.jwks).encode()
-                self.send_response(200)
+                self.send_response(provider.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -144,3 +149,60 @@ async def test_tokens_are_refused_when_no_provider_is_configured(client, provide
     token = provider.token(tmn_role="national_admin")
     body = problem(await client.get("/v1/counties", headers=bearer(token)), 401)
     assert "not configured" in body["detail"]
+
+
+def verifier_settings(provider: Provider) -> Settings:
+    return Settings(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=provider.url)
+
+
+@pytest.fixture
+def idp() -> Iterator[Provider]:
+    fresh = Provider()
+    yield fresh
+    fresh.close()
+
+
+async def test_keys_are_cached_and_refetched_for_an_unknown_kid(idp: Provider) -> None:
+    verifier = OidcVerifier(verifier_settings(idp), refetch_interval=0.0)
+    try:
+        for _ in range(3):
+            principal = await verifier.verify(idp.token(tmn_role="viewer", tmn_county="25"))
+            assert principal.scope.county_codes == frozenset({"25"})
+        assert idp.fetches == 1
+        # The provider rotates its key: a token with the new kid makes TMN fetch once more.
+        new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(new_key.public_key()))
+        idp.jwks = {"keys": [jwk | {"kid": "k2", "alg": "RS256", "use": "sig"}]}
+        principal = await verifier.verify(idp.token(key=new_key, kid="k2", tmn_role="auditor"))
+        assert principal.id == "oidc:user-4711" and idp.fetches == 2
+    finally:
+        await verifier.aclose()
+
+
+async def test_refetching_is_throttled(idp: Provider) -> None:
+    verifier = OidcVerifier(verifier_settings(idp), refetch_interval=30.0)
+    try:
+        await verifier.verify(idp.token(tmn_role="auditor"))
+        for kid in ("x1", "x2", "x3"):
+            with pytest.raises(TokenError) as caught:
+                await verifier.verify(idp.token(kid=kid, tmn_role="auditor"))
+            assert caught.value.reason == "unknown key"
+        assert idp.fetches == 1  # a stream of unknown kids cannot hammer the provider
+    finally:
+        await verifier.aclose()
+
+
+async def test_an_unreachable_provider(idp: Provider) -> None:
+    idp.status = 500
+    verifier = OidcVerifier(verifier_settings(idp), refetch_interval=0.0)
+    try:
+        with pytest.raises(TokenError) as caught:
+            await verifier.verify(idp.token(tmn_role="auditor"))
+        assert caught.value.reason == "jwks unavailable"
+        idp.status = 200
+        await verifier.verify(idp.token(tmn_role="auditor"))
+        # Keys already fetched keep working while the provider is down.
+        idp.close()
+        assert (await verifier.verify(idp.token(tmn_role="auditor"))).id == "oidc:user-4711"
+    finally:
+        await verifier.aclose()
