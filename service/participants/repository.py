@@ -4,6 +4,7 @@ from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import Select, exists, select
+from sqlalchemy.orm import aliased
 
 from service.auth.principal import Principal
 from service.db import contains_folded
@@ -55,11 +56,13 @@ class ParticipantRepository(SQLAlchemyAsyncRepository[Participant]):
                 exists().where(ParticipantRole.participant_id == Participant.id, ParticipantRole.role == role)
             )
         if municipality is not None or county is not None:
-            org = select(Organization.id).where(Organization.id == Participant.organization_id)
+            # An alias: the scoped statement may already join Organization for the scope filter.
+            employer = aliased(Organization)
+            org = select(employer.id).where(employer.id == Participant.organization_id)
             if municipality is not None:
-                org = org.where(Organization.municipality_code == municipality)
+                org = org.where(employer.municipality_code == municipality)
             if county is not None:
-                org = org.where(Organization.county_code == county)
+                org = org.where(employer.county_code == county)
             stmt = stmt.where(org.exists())
         if email is not None:
             stmt = stmt.where(Participant.email_normalized == email)
