@@ -26,6 +26,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from service import events
 from service.api_keys.controller import ApiKeyController
 from service.audit import recorder as _audit_recorder  # noqa: F401  (registers the flush listener)
 from service.audit.controller import AuditController
@@ -213,6 +214,7 @@ def create_app(
             if worker is not None:
                 outbox_worker.stop()
                 await worker
+            await events.drain()
             await app.state.oidc.aclose()
             if owned:
                 await app.state.engine.dispose()

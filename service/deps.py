@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import events
 from service.auth.principal import Principal
 from service.context import Context
 from service.problems import Problem
@@ -23,9 +24,11 @@ async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]
             yield session
         except BaseException:
             await session.rollback()
+            events.discard(session)
             raise
         else:
             await session.commit()
+            events.dispatch_committed(session, state.plugins)
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
