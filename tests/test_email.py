@@ -278,3 +278,109 @@ async def test_plugins_are_listed_with_their_health(client) -> None:
     assert plugins["smtp"]["version"] and plugins["smtp"]["health"] == "ok"
     ready = (await client.get("/health/ready")).json()
     assert {p["name"] for p in ready["plugins"]} >= {"file", "smtp"}
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made for the test."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tmn test smtp")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "smtp.pem", directory / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+class _Login:
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"tmn", b"hemligt")
+        return AuthResult(success=ok, handled=False)
+
+
+# Implicit TLS: the test server cannot tell that its whole connection is encrypted, and says so.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_tls_and_login(session, settings, tmp_path: Path, security: str) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from tests.smtp_server import Inbox, free_port
+
+    cert, key = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    inbox, port = Inbox(), free_port()
+    auth = {"authenticator": _Login(), "auth_require_tls": True, "auth_required": True}
+    if security == "starttls":
+        controller = Controller(
+            inbox, hostname="127.0.0.1", port=port, tls_context=server_tls, require_starttls=True, **auth
+        )
+    else:
+        # The whole connection is TLS here; aiosmtpd only counts STARTTLS as TLS for auth_require_tls.
+        controller = Controller(
+            inbox,
+            hostname="127.0.0.1",
+            port=port,
+            ssl_context=server_tls,
+            **(auth | {"auth_require_tls": False}),
+        )
+    controller.start()
+    try:
+        config = {
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": port,
+                "security": security,
+                "username": "tmn",
+                "password": "hemligt",
+                "ca_file": str(cert),
+                "timeout_seconds": 5,
+            }
+        }
+        secure = msgspec.structs.replace(
+            settings, email_transport="smtp", plugin_config=json.dumps(config), outbox_backoff_seconds=60.0
+        )
+        [message] = await queue(session, secure)
+        await worker_for(session, secure).run_once()
+        await session.refresh(message)
+        assert message.status is OutboxStatus.SENT, message.last_error
+        assert [m["Message-ID"] for m in inbox.messages] == [message.message_id]
+
+        # A wrong password is a failed attempt, retried later; nothing is lost.
+        config["smtp"]["password"] = "fel"
+        wrong = msgspec.structs.replace(secure, plugin_config=json.dumps(config))
+        [again] = await queue(session, wrong, to="other{}@ombud.example")
+        await worker_for(session, wrong).run_once()
+        await session.refresh(again)
+        assert again.status is OutboxStatus.PENDING and again.attempts == 1
+    finally:
+        controller.stop()

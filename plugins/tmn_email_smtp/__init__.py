@@ -2,7 +2,8 @@
 
 Settings (`TMN_PLUGIN_CONFIG`, key `smtp`): `host` (default 127.0.0.1), `port` (25, or 465 with
 `security: "tls"`), `security`: `"none"`, `"starttls"` or `"tls"` (implicit TLS), `username`,
-`password`, `timeout_seconds` (30), `concurrency` (connections at once, 2). Each connection is
+`password`, `timeout_seconds` (30), `concurrency` (connections at once, 2), `ca_file` (trust this
+CA bundle instead of the system's, e.g. for an internal relay). Each connection is
 reused for its share of the batch. A 5xx answer is a permanent rejection; connection problems
 and 4xx answers are temporary and retried by the outbox.
 """
@@ -10,6 +11,7 @@ and 4xx answers are temporary and retried by the outbox.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import aiosmtplib
@@ -36,7 +38,9 @@ def _rejection(exc: aiosmtplib.SMTPException) -> tuple[bool, str]:
 
 async def _send_share(share: list[OutgoingEmail], config: dict[str, Any]) -> list[SendResult]:
     security = config.get("security", "none")
+    tls_context = ssl.create_default_context(cafile=config["ca_file"]) if config.get("ca_file") else None
     client = aiosmtplib.SMTP(
+        tls_context=tls_context,
         hostname=config.get("host", "127.0.0.1"),
         port=int(config.get("port", 465 if security == "tls" else 25)),
         use_tls=security == "tls",
@@ -48,6 +52,7 @@ async def _send_share(share: list[OutgoingEmail], config: dict[str, Any]) -> lis
         if config.get("username"):
             await client.login(config["username"], config.get("password", ""))
     except (aiosmtplib.SMTPException, OSError) as exc:
+        client.close()
         return [_failure(m, f"cannot connect: {type(exc).__name__}") for m in share]
     results: list[SendResult] = []
     try:
