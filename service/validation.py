@@ -53,3 +53,11 @@ def normalize_org_number(value: str, field: str = "org_number") -> str:
     if total % 10:
         raise invalid(field, "the organisation number's check digit is wrong")
     return f"{match.group(1)}-{match.group(2)}"
+
+
+def clean_name(value: str, field: str = "name") -> str:
+    """Whitespace collapsed; a name of only spaces is no name."""
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise invalid(field, "must not be blank")
+    return cleaned

@@ -24,6 +24,7 @@ from service.networks.repository import MemberRepository, NetworkRepository
 from service.organizations.service import OrganizationService
 from service.participants.service import ParticipantService
 from service.problems import FieldError, Problem, conflict, invalid, not_found
+from service.validation import clean_name
 from service.versioning import check_if_match, etag_of
 
 
@@ -100,7 +101,7 @@ class NetworkService:
         )
         await self._check(shape, self_id=None)
         network = Network(
-            name=_clean_name(data.name),
+            name=clean_name(data.name),
             kind=data.kind,
             level=LEVEL_OF_KIND[data.kind],
             description=data.description,
@@ -168,7 +169,7 @@ class NetworkService:
         await self._check(shape, self_id=network.id)
         await self._check_children(network, shape)
         if "name" in changes:
-            network.name = _clean_name(changes["name"])
+            network.name = clean_name(changes["name"])
         if "description" in changes:
             network.description = changes["description"]
         network.kind = shape.kind
@@ -355,10 +356,3 @@ class NetworkService:
         if member is None:
             raise not_found("member", member_id)
         return member
-
-
-def _clean_name(name: str) -> str:
-    cleaned = " ".join(name.split())
-    if not cleaned:
-        raise invalid("name", "must not be blank")
-    return cleaned

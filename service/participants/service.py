@@ -16,7 +16,7 @@ from service.participants import schemas
 from service.participants.models import Employment, Participant, ParticipantRole, ParticipantRoleKind
 from service.participants.repository import EmploymentRepository, ParticipantRepository
 from service.problems import Problem, conflict, invalid, not_found
-from service.validation import normalize_email, normalize_phone
+from service.validation import clean_name, normalize_email, normalize_phone
 from service.versioning import check_if_match, etag_of
 
 
@@ -63,7 +63,7 @@ class ParticipantService:
             )
         now = utcnow()
         person = Participant(
-            name=_clean_name(data.name),
+            name=clean_name(data.name),
             email=email,
             email_normalized=email.lower(),
             phone=normalize_phone(data.phone) if data.phone is not None else None,
@@ -138,7 +138,7 @@ class ParticipantService:
         check_if_match(if_match, etag(person))
         _refuse_if_erased(person)
         if patch.name is not msgspec.UNSET:
-            person.name = _clean_name(patch.name)
+            person.name = clean_name(patch.name)
         if patch.email is not msgspec.UNSET:
             email = normalize_email(patch.email)
             await self._check_email_free(email.lower(), person.id)
@@ -256,13 +256,6 @@ ERASED_NAME = "Raderad person"
 def _refuse_if_erased(person: Participant) -> None:
     if person.erased_at is not None:
         raise Problem("conflict", "this person was erased; their record can no longer change")
-
-
-def _clean_name(name: str) -> str:
-    cleaned = " ".join(name.split())
-    if not cleaned:
-        raise invalid("name", "must not be blank")
-    return cleaned
 
 
 def _unique(roles: list[ParticipantRoleKind]) -> list[ParticipantRoleKind]:
