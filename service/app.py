@@ -35,6 +35,8 @@ from service.auth.oidc import OidcVerifier
 from service.auth.principal import Principal
 from service.db import create_engine, create_sessionmaker
 from service.deps import provide_context, provide_db_session, provide_principal
+from service.directory.controller import DirectoryController
+from service.directory.service import DirectoryCache
 from service.geography.controller import CountyController, MunicipalityController
 from service.health.controller import HealthController, ProblemTypeController
 from service.networks.controller import NetworkController, NetworkMemberController
@@ -191,7 +193,15 @@ def create_app(
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
     plugins = PluginHost(settings)
-    state = State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker, "plugins": plugins})
+    state = State(
+        {
+            "settings": settings,
+            "engine": engine,
+            "sessionmaker": sessionmaker,
+            "plugins": plugins,
+            "directory_cache": DirectoryCache(ttl=settings.directory_cache_seconds),
+        }
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -254,6 +264,7 @@ def create_app(
             EmailHoldController,
             UnsubscribeController,
             WebhookController,
+            DirectoryController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
         dependencies={

@@ -23,7 +23,7 @@ Rules that hold for every hook:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import pluggy
@@ -89,6 +89,15 @@ class Contact(msgspec.Struct, frozen=True, kw_only=True):
     opening_hours: str | None = None
     source: str = ""
     last_verified: str | None = None
+
+
+class DirectoryData(Protocol):
+    """What TMN itself knows, offered to directory plugins (read-only)."""
+
+    async def listed_people(self, municipality_code: str) -> list[Contact]:
+        """Coordinators and local working-group convenors of the municipality who consented to
+        be listed, as contacts of kind `person`."""
+        ...
 
 
 class DomainEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,10 +173,13 @@ class TmnSpec:
         raise NotImplementedError
 
     @hookspec
-    def tmn_municipality_contacts(self, municipality_code: str, config: dict[str, Any]) -> list[Contact]:
+    def tmn_municipality_contacts(
+        self, municipality_code: str, config: dict[str, Any], directory: DirectoryData
+    ) -> list[Contact]:
         """Contacts that the staff of a municipality's pickup points should know.
 
-        Arguments: `municipality_code` (four digits, e.g. `2560`); `config`, this plugin's settings.
+        Arguments: `municipality_code` (four digits, e.g. `2560`); `config`, this plugin's settings;
+        `directory`, TMN's own data (people who consented to be listed).
         Returns: the contacts this source knows (possibly none). All sources are merged.
         Failure: a failing or slow source is left out of the merged answer, which names it.
         Example::

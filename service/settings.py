@@ -66,6 +66,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     outbox_batch_size: int = 50
     outbox_lease_seconds: float = 120.0
     outbox_poll_seconds: float = 2.0
+    # How long contacts from outside sources (police, customs, HTTP lists) are cached.
+    directory_cache_seconds: float = 300.0
     # Run the worker inside `tmn serve` too: "auto" does so on the embedded default only.
     worker_in_server: Literal["auto", "yes", "no"] = "auto"
 

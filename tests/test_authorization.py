@@ -75,6 +75,9 @@ EXPECTED: dict[str, Any] = {
     "V1CountiesCodeGetCounty": GEO,
     "V1MunicipalitiesListMunicipalities": GEO,
     "V1MunicipalitiesCodeGetMunicipality": GEO,
+    # Contacts are for everyone at work in the method; people appear only with their consent.
+    "V1MunicipalitiesCodeContactsMunicipalityContacts": GEO,
+    "V1MunicipalitiesCodeContactsVcfMunicipalityContactsVcard": GEO,
     "V1OrganizationsListOrganizations": ORG_LIST,
     "V1OrganizationsOrganizationIdGetOrganization": ORG_ONE,
     "V1OrganizationsCreateOrganization": writes(201, 403),
@@ -273,6 +276,14 @@ class World:
             "V1CountiesCodeGetCounty": lambda: (f"/v1/counties/{place.county}", None),
             "V1MunicipalitiesListMunicipalities": lambda: (f"/v1/municipalities?county={place.county}", None),
             "V1MunicipalitiesCodeGetMunicipality": lambda: (f"/v1/municipalities/{m}", None),
+            "V1MunicipalitiesCodeContactsMunicipalityContacts": lambda: (
+                f"/v1/municipalities/{m}/contacts",
+                None,
+            ),
+            "V1MunicipalitiesCodeContactsVcfMunicipalityContactsVcard": lambda: (
+                f"/v1/municipalities/{m}/contacts.vcf",
+                None,
+            ),
             "V1OrganizationsListOrganizations": lambda: (f"/v1/organizations?municipality={m}", None),
             "V1OrganizationsOrganizationIdGetOrganization": lambda: (f"/v1/organizations/{p['org']}", None),
             "V1OrganizationsCreateOrganization": lambda: (

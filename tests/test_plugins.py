@@ -75,14 +75,22 @@ def _probe(site: Path, **env: str) -> dict[str, Any]:
         timeout=120,
         check=True,
     )
-    result: dict[str, Any] = json.loads(out.stdout)
+    # The last line: plugins that fail in the probe (no database here) may log before it.
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
 def test_a_third_party_package_is_loaded_from_its_entry_point(installed_plugin: Path) -> None:
-    found = _probe(installed_plugin, TMN_PLUGIN_CONFIG='{"hello": {"organization": "Hej kommun"}}')
+    everything = _probe(installed_plugin)
+    assert {"hello", "file", "smtp", "webhooks", "police", "customs", "municipality"} <= set(
+        everything["plugins"]
+    )
+    found = _probe(
+        installed_plugin,
+        TMN_PLUGINS="hello,smtp",
+        TMN_PLUGIN_CONFIG='{"hello": {"organization": "Hej kommun"}}',
+    )
     assert found["plugins"]["hello"] == {"version": "0.3.0", "hooks": ["tmn_municipality_contacts"]}
-    assert {"file", "smtp"} <= set(found["plugins"])
     assert found["contacts"] == {"hello": ["Hej kommun"]}
 
 

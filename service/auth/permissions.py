@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     OUTBOX_MANAGE = "outbox:manage"
     PLUGINS_READ = "plugins:read"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    DIRECTORY_READ = "directory:read"
 
 
 P = Permission
@@ -44,6 +45,7 @@ _COORDINATOR = frozenset(
         P.PARTICIPANTS_WRITE,
         P.PARTICIPANTS_GDPR,
         P.WEBHOOKS_MANAGE,
+        P.DIRECTORY_READ,
     }
 )
 
@@ -53,10 +55,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.COUNTY_COORDINATOR: _COORDINATOR,
     Role.MUNICIPAL_COORDINATOR: _COORDINATOR,
     # Instructors read the places and networks they work in; meetings (a later issue) add more.
-    Role.INSTRUCTOR: frozenset({P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.NETWORKS_READ}),
+    Role.INSTRUCTOR: frozenset({P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.NETWORKS_READ, P.DIRECTORY_READ}),
     # A carrier's integration sees its own pickup points only (rows narrowed by carrier).
-    Role.CARRIER_INTEGRATION: frozenset({P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ}),
-    Role.VIEWER: frozenset({P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.NETWORKS_READ, P.PARTICIPANTS_READ}),
+    Role.CARRIER_INTEGRATION: frozenset({P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.DIRECTORY_READ}),
+    Role.VIEWER: frozenset(
+        {P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.NETWORKS_READ, P.PARTICIPANTS_READ, P.DIRECTORY_READ}
+    ),
     Role.AUDITOR: frozenset({P.AUDIT_READ}),
 }
 

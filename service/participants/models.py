@@ -5,7 +5,7 @@ from datetime import datetime
 from uuid import UUID
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, Index, String, text
+from sqlalchemy import Boolean, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import EntityBase, NaturalKeyBase, enum_type, utcnow
@@ -41,6 +41,8 @@ class Participant(EntityBase):
     organization_id: Mapped[UUID | None] = mapped_column(ForeignKey("organization.id"), index=True)
     mailing_list_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Consent to appear (name, role, e-mail, phone) in the municipality's contact directory.
+    listed_in_directory: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Set when the person was erased (GDPR): name, e-mail and phone are gone, the row stays so
     # attendance and memberships still count.
     erased_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

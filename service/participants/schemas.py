@@ -28,6 +28,7 @@ class ParticipantCreate(Input):
     organization_id: UUID | None = None
     roles: Roles = msgspec.field(default_factory=list)
     mailing_list_consent: bool = False
+    listed_in_directory: bool = False
 
 
 class ParticipantUpdate(Input):
@@ -41,6 +42,7 @@ class ParticipantUpdate(Input):
     organization_id: UUID | UnsetType | None = UNSET
     roles: Roles | UnsetType = UNSET
     mailing_list_consent: bool | UnsetType = UNSET
+    listed_in_directory: bool | UnsetType = UNSET
 
 
 class Participant(Output):
@@ -53,6 +55,7 @@ class Participant(Output):
     roles: list[ParticipantRoleKind]
     mailing_list_consent: bool
     consent_changed_at: datetime | None
+    listed_in_directory: bool
     erased_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -31,6 +31,7 @@ def to_schema(person: Participant) -> schemas.Participant:
         roles=[r.role for r in person.roles],
         mailing_list_consent=person.mailing_list_consent,
         consent_changed_at=person.consent_changed_at,
+        listed_in_directory=person.listed_in_directory,
         erased_at=person.erased_at,
         created_at=person.created_at,
         updated_at=person.updated_at,
@@ -71,6 +72,7 @@ class ParticipantService:
             organization_id=data.organization_id,
             mailing_list_consent=data.mailing_list_consent,
             consent_changed_at=now if data.mailing_list_consent else None,
+            listed_in_directory=data.listed_in_directory,
             roles=[ParticipantRole(role=r) for r in _unique(data.roles)],
         )
         person = await self.repo.add(person)
@@ -158,6 +160,8 @@ class ParticipantService:
         ):
             person.mailing_list_consent = patch.mailing_list_consent
             person.consent_changed_at = utcnow()
+        if patch.listed_in_directory is not msgspec.UNSET:
+            person.listed_in_directory = patch.listed_in_directory
         if patch.organization_id is not msgspec.UNSET and patch.organization_id != person.organization_id:
             await self._move(person, patch.organization_id)
         await self.ctx.session.flush()
@@ -223,6 +227,7 @@ class ParticipantService:
         person.email = placeholder
         person.email_normalized = placeholder
         person.phone = None
+        person.listed_in_directory = False
         if person.mailing_list_consent:
             person.mailing_list_consent = False
             person.consent_changed_at = now
