@@ -31,6 +31,7 @@ def full_context(**overrides: Any) -> dict[str, Any]:
         "registration_deadline": date(2027, 3, 23),
         "coordinator_name": "Anna Lindqvist",
         "coordinator_email": "anna.lindqvist@alvsbyn.example",
+        "coordinator_phone": "0929-170 00",
         "municipality_name": "Älvsbyn",
         "agenda": ["Polisen: lägesbild", "Tullverket: försändelser"],
         "contacts": [

@@ -8,7 +8,7 @@ Templates and the context each needs:
 
 - `meeting_invitation`: organization_name, meeting_title, starts_at, ends_at (aware datetimes),
   venue (or None), online_url (or None), registration_url, registration_deadline (date),
-  coordinator_name, coordinator_email, municipality_name, agenda (list of str),
+  coordinator_name, coordinator_email, coordinator_phone (optional), municipality_name, agenda (list of str),
   contacts (list of {organization, role, phone}: whom to call).
 - `meeting_reminder`: meeting_title, starts_at, venue, online_url, registration_url.
 - `minutes`: meeting_title, held_on (date), minutes_text, coordinator_name.
@@ -124,7 +124,13 @@ def render_email(name: str, language: str, context: Mapping[str, Any]) -> Render
     if name not in TEMPLATE_NAMES:
         raise KeyError(f"no e-mail template {name!r}")
     lang = language if language in LANGUAGES else "sv"
-    values = {"unsubscribe_url": None, **context, "lang": lang}
+    values = {
+        "unsubscribe_url": None,
+        "recipient_name": None,
+        "coordinator_phone": None,
+        **context,
+        "lang": lang,
+    }
 
     def render(suffix: str) -> str:
         return _ENV.get_template(f"{lang}/{name}.{suffix}").render(values)
