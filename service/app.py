@@ -73,8 +73,8 @@ resources carry an `ETag`, and updates honour `If-Match` (412 when stale); creat
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     """Give every request an id (the caller's X-Request-ID, or a new one), echo it back, and log
-    one line per request: method, path, status, duration, id. Never the query string or body,
-    which may hold personal data (an e-mail filter, a name)."""
+    one line per request: method, route, status, duration, ids. Never the concrete path, query
+    string or body, which may hold personal data (an e-mail address, a name)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -101,7 +101,8 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             request_log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                # The route's template, not the path: a path can carry an e-mail address.
+                path=scope.get("path_template") or "(unrouted)",
                 status=status,
                 duration_ms=round(elapsed, 1),
                 request_id=request_id,
