@@ -232,8 +232,12 @@ class OutboxWorker:
                     m.status, m.locked_until, m.last_error = OutboxStatus.HELD, None, "address on hold"
             sendable = [m for m in emails if m.status is OutboxStatus.PENDING]
             calls = [m for m in messages if m.kind == "webhook"]
+            endpoints = await webhooks.endpoints_for(session, calls)
+            # No transaction stays open while SMTP servers and webhook receivers take their time;
+            # the lease keeps other workers off these rows meanwhile.
+            await session.commit()
             results = await self._send(sendable)
-            results.update(await webhooks.deliver(session, self.host, calls))
+            results.update(await webhooks.deliver(self.host, calls, endpoints))
             self._record(session, sendable + calls, results)
             await session.commit()
         return len(ids)

@@ -17,17 +17,21 @@ from service.webhooks.models import WebhookEndpoint
 PLUGIN = "webhooks"
 
 
+async def endpoints_for(session: AsyncSession, messages: list[OutboxMessage]) -> dict[UUID, WebhookEndpoint]:
+    ids = {UUID(m.recipient) for m in messages}
+    if not ids:
+        return {}
+    rows = await session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))
+    return {e.id: e for e in rows}
+
+
 async def deliver(
-    session: AsyncSession, host: PluginHost, messages: list[OutboxMessage]
+    host: PluginHost, messages: list[OutboxMessage], endpoints: dict[UUID, WebhookEndpoint]
 ) -> dict[str, SendResult]:
     """One SendResult per message. Calls to a disabled or removed endpoint are not made (dead);
-    an endpoint that answers 410 Gone is disabled."""
+    an endpoint that answers 410 Gone is disabled (the caller's session saves that)."""
     if not messages:
         return {}
-    ids = {UUID(m.recipient) for m in messages}
-    endpoints = {
-        e.id: e for e in await session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))
-    }
     now = utcnow()
     results: dict[str, SendResult] = {}
     deliveries: list[WebhookDelivery] = []
