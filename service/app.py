@@ -40,6 +40,7 @@ from service.directory.service import DirectoryCache
 from service.geography.controller import CountyController, MunicipalityController
 from service.health.controller import HealthController, ProblemTypeController
 from service.networks.controller import NetworkController, NetworkMemberController
+from service.observability.metrics import MetricsController, prometheus_config
 from service.organizations.controller import OrganizationController
 from service.outbox.controller import (
     EmailHoldController,
@@ -237,6 +238,7 @@ def create_app(
     )
     middleware: list[Any] = [
         request_id_middleware,
+        prometheus_config().middleware,
         DefineMiddleware(
             BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS, exclude_from_auth_key="exclude_from_auth"
         ),
@@ -266,6 +268,7 @@ def create_app(
             UnsubscribeController,
             WebhookController,
             DirectoryController,
+            MetricsController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
         dependencies={

@@ -20,8 +20,8 @@ from service.db import create_engine, create_sessionmaker
 from service.settings import Settings
 from tests.helpers import error_fields, problem
 
-# Exactly these are public: probes, docs, problem types, and the signed one-click unsubscribe link.
-PUBLIC_PREFIXES = ("/health/", "/docs", "/problems", "/v1/unsubscribe/")
+# Exactly these are public: probes, metrics, docs, problem types, the signed unsubscribe link.
+PUBLIC_PREFIXES = ("/health/", "/docs", "/problems", "/metrics", "/v1/unsubscribe/")
 
 
 async def make_key(client: Any, role: str, **scope: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from service.auth.principal import Principal
 from service.context import Context
 from service.problems import Problem
 
-PUBLIC_PATHS = ["^/health/", "^/docs", "^/problems"]
+PUBLIC_PATHS = ["^/health/", "^/docs", "^/problems", "^/metrics"]
 
 
 class TokenVerifier(Protocol):
