@@ -8,10 +8,10 @@ last_verified, curated from tullverket.se.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
+from service.directory.files import office_contact, read_rows
 from service.pluginspec import Contact, hookimpl
 
 __version__ = "1.0.0"
@@ -33,19 +33,10 @@ def tmn_municipality_contacts(municipality_code: str, config: dict[str, Any]) ->
         ),
     ]
     path = Path(config.get("data_file", DEFAULT_FILE))
-    with path.open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["county_code"] == municipality_code[:2]:
-                contacts.append(
-                    Contact(
-                        organization=f"Tullverket, {row['office']}",
-                        role="Regionalt kontor",
-                        kind="office",
-                        phone=row.get("phone") or None,
-                        url=row.get("url") or None,
-                        opening_hours=row.get("opening_hours") or None,
-                        source=SOURCE,
-                        last_verified=row.get("last_verified") or None,
-                    )
-                )
+    for row in read_rows(path, "county_code").get(municipality_code[:2], []):
+        contacts.append(
+            office_contact(
+                row, organization=f"Tullverket, {row['office']}", role="Regionalt kontor", source=SOURCE
+            )
+        )
     return contacts

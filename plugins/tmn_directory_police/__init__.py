@@ -9,24 +9,16 @@ file is curated by hand from polisen.se; keep `last_verified` honest.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
+from service.directory.files import office_contact, read_rows
 from service.geography.service import reference_counties
 from service.pluginspec import Contact, hookimpl
 
 __version__ = "1.0.0"
 DEFAULT_FILE = Path(__file__).with_name("local_police_areas.csv")
 SOURCE = "police"
-
-
-def _areas(path: Path) -> dict[str, list[dict[str, str]]]:
-    areas: dict[str, list[dict[str, str]]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            areas.setdefault(row["municipality_code"], []).append(row)
-    return areas
 
 
 @hookimpl
@@ -65,17 +57,13 @@ def tmn_municipality_contacts(municipality_code: str, config: dict[str, Any]) ->
             )
         )
     path = Path(config.get("data_file", DEFAULT_FILE))
-    for row in _areas(path).get(municipality_code, []):
+    for row in read_rows(path, "municipality_code").get(municipality_code, []):
         contacts.append(
-            Contact(
+            office_contact(
+                row,
                 organization=f"Lokalpolisområde {row['local_police_area']}",
                 role="Lokalpolisområde",
-                kind="office",
-                phone=row.get("phone") or None,
-                url=row.get("url") or None,
-                opening_hours=row.get("opening_hours") or None,
                 source=SOURCE,
-                last_verified=row.get("last_verified") or None,
             )
         )
     return contacts
