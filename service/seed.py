@@ -227,10 +227,12 @@ _PLACES: list[tuple[str, str, str, str, float, float, str, OrganizationKind]] = 
     ),
 ]
 
-_FICTION_PHONES = iter(f"+4670174{n:04d}" for n in range(605, 700))
+# Numbers PTS reserves for fiction (070-174 06 05 … 070-174 06 99).
+FICTION_PHONES = tuple(f"+4670174{n:04d}" for n in range(605, 700))
 
 
 async def _create_demo(ctx: Context) -> None:
+    phones = iter(FICTION_PHONES)  # per demo: a process may seed several databases
     orgs = OrganizationService(ctx)
     people = ParticipantService(ctx)
     networks = NetworkService(ctx)
@@ -244,7 +246,7 @@ async def _create_demo(ctx: Context) -> None:
             email=email,
             organization_id=organization,
             roles=roles,
-            phone=next(_FICTION_PHONES),
+            phone=next(phones),
             mailing_list_consent=consent,
         )
         return (await people.create(data)).id
