@@ -310,7 +310,7 @@ class NetworkService:
         return member_schema(*row), member_etag(row[0])
 
     async def add_member(self, network_id: UUID, data: schemas.MemberCreate) -> NetworkMember:
-        await self.get(network_id)
+        await self._writable(network_id)
         participant = await ParticipantService(self.ctx).require(data.participant_id, field="participant_id")
         if await self.members.active_for(network_id, participant.id) is not None:
             raise conflict("participant_id", "already a member of this network")
@@ -350,8 +350,22 @@ class NetworkService:
             member.left_at = utcnow()
             await self.ctx.session.flush()
 
+    async def _writable(self, network_id: UUID) -> Network:
+        """A network the principal may change: seeing it (a national one, say) is not enough."""
+        network = await self.get(network_id)
+        scope = self.principal.scope
+        if network.level is NetworkLevel.NATIONAL:
+            allowed = scope.nation
+        elif network.level is NetworkLevel.REGIONAL:
+            allowed = scope.covers_counties(network.county_codes)
+        else:
+            allowed = scope.covers_municipality(network.municipality_code)
+        if not allowed:
+            raise Problem("forbidden", "this network is outside the area you may change")
+        return network
+
     async def _member(self, network_id: UUID, member_id: UUID) -> NetworkMember:
-        await self.get(network_id)
+        await self._writable(network_id)
         member = await self.members.get_one_or_none(id=member_id, network_id=network_id)
         if member is None:
             raise not_found("member", member_id)
