@@ -400,9 +400,10 @@ def _role(value: Any) -> Role:
 
 
 def _scope_value(value: Any) -> str | None:
-    if isinstance(value, list) and not value:
-        return None
-    value = _single(value)
+    if isinstance(value, list):
+        if len(value) > 1:  # more than one place: not a scope this API can express
+            raise TokenError("bad scope")
+        value = value[0] if value else None
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_CLAIM_CHARS or not value.isprintable():
