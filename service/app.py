@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -39,6 +40,10 @@ from service.directory.controller import DirectoryController
 from service.directory.service import DirectoryCache
 from service.geography.controller import CountyController, MunicipalityController
 from service.health.controller import HealthController, ProblemTypeController
+from service.meetings.controller import CalendarFeedController, MeetingController, SurveyResultsController
+from service.meetings.mail import Outside
+from service.meetings.public import InvitationLinkController, RegistrationLinkController, SurveyLinkController
+from service.meetings.ticker import MeetingTicker
 from service.networks.controller import NetworkController, NetworkMemberController
 from service.observability.metrics import MetricsController, prometheus_config
 from service.organizations.controller import OrganizationController
@@ -179,6 +184,16 @@ def openapi_config() -> OpenAPIConfig:
             Tag(
                 name="Webhooks", description="Domain events pushed to municipal systems (Standard Webhooks)."
             ),
+            Tag(
+                name="Meetings",
+                description="Meetings from draft to minutes: invitations, registrations, attendance, "
+                "checklist, reminders, surveys, calendars.",
+            ),
+            Tag(
+                name="Meeting links",
+                description="What the links in meeting e-mails do, without an account (signed, expiring, "
+                "rate-limited).",
+            ),
             Tag(name="Health", description="Probes for load balancers and orchestrators."),
             Tag(name="Problems", description="The problem types errors refer to."),
         ],
@@ -213,18 +228,23 @@ def create_app(
         if app.state.sessionmaker is None:
             app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.oidc = OidcVerifier(settings)
-        worker: asyncio.Task[None] | None = None
+        worker: asyncio.Future[Any] | None = None
         if settings.worker_in_server == "yes" or (
             settings.worker_in_server == "auto" and settings.is_embedded
         ):
             # The embedded default has no separate worker process; deliver from here.
             outbox_worker = OutboxWorker(app.state.sessionmaker, plugins, settings)
-            worker = asyncio.create_task(outbox_worker.run())
+            ticker = MeetingTicker(
+                app.state.sessionmaker,
+                Outside(settings=settings, plugins=plugins, directory_cache=app.state.directory_cache),
+            )
+            worker = asyncio.gather(outbox_worker.run(), ticker.run())
         try:
             yield
         finally:
             if worker is not None:
                 outbox_worker.stop()
+                ticker.stop()
                 await worker
             await events.drain()
             await app.state.oidc.aclose()
@@ -250,6 +270,15 @@ def create_app(
             identifier_for_request=_rate_limit_identifier,
         )
         middleware.append(rate_limit.middleware)
+    if settings.public_rate_limit_per_minute > 0:
+        # The links in e-mails act without an account: a tighter budget per client address.
+        public_limit = RateLimitConfig(
+            rate_limit=("minute", settings.public_rate_limit_per_minute),
+            check_throttle_handler=_is_public_link,
+            identifier_for_request=get_remote_address,
+            store="public_rate_limit",
+        )
+        middleware.append(public_limit.middleware)
     return Litestar(
         route_handlers=[
             HealthController,
@@ -268,6 +297,12 @@ def create_app(
             UnsubscribeController,
             WebhookController,
             DirectoryController,
+            MeetingController,
+            SurveyResultsController,
+            CalendarFeedController,
+            InvitationLinkController,
+            RegistrationLinkController,
+            SurveyLinkController,
             MetricsController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
@@ -286,6 +321,14 @@ def create_app(
         state=state,
         debug=settings.debug,
     )
+
+
+# The links in e-mails (meetings, unsubscribe): the routes the public budget applies to.
+_PUBLIC_LINKS = re.compile(r"^/v1/(invitations|registrations|surveys|unsubscribe)/")
+
+
+def _is_public_link(request: Request[Any, Any, Any]) -> bool:
+    return bool(_PUBLIC_LINKS.match(request.url.path))
 
 
 _EXPOSED = ["ETag", "Location", "Link", "X-Request-ID", "Idempotent-Replayed"]

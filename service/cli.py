@@ -1,4 +1,4 @@
-"""The `tmn` command: serve, migrate, seed, openapi."""
+"""The `tmn` command: serve, migrate, seed, openapi, worker, keys, meetings."""
 
 from __future__ import annotations
 
@@ -126,22 +126,33 @@ def serve(host: str, port: int, workers: int, reload: bool, demo: bool) -> None:
 
 @main.command()
 def worker() -> None:
-    """Deliver the outbox (e-mail) until stopped; several may run against one PostgreSQL."""
+    """Deliver the outbox (e-mail) and send due meeting reminders until stopped; several may run
+    against one PostgreSQL."""
     import signal
 
+    from service.directory.service import DirectoryCache
+    from service.meetings.mail import Outside
+    from service.meetings.ticker import MeetingTicker
     from service.outbox.service import OutboxWorker
     from service.pluginhost import PluginHost
 
     async def go(settings: Settings) -> None:
         await _require_migrated(settings)
         engine = create_engine(settings)
-        outbox = OutboxWorker(create_sessionmaker(engine), PluginHost(settings), settings)
+        sessionmaker = create_sessionmaker(engine)
+        host = PluginHost(settings)
+        outbox = OutboxWorker(sessionmaker, host, settings)
+        directory = DirectoryCache(ttl=settings.directory_cache_seconds)
+        ticker = MeetingTicker(
+            sessionmaker, Outside(settings=settings, plugins=host, directory_cache=directory)
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, outbox.stop)
+            loop.add_signal_handler(sig, ticker.stop)
         click.echo(f"worker {outbox.name} delivering through {settings.email_transport}", err=True)
         try:
-            await outbox.run()
+            await asyncio.gather(outbox.run(), ticker.run())
         finally:
             await engine.dispose()
 
@@ -165,6 +176,36 @@ def seed(demo: bool) -> None:
         return await _seed(settings, demo)
 
     click.echo(_run(go), err=True)
+
+
+@main.group()
+def meetings() -> None:
+    """Meeting chores that the worker also runs on its own schedule."""
+
+
+@meetings.command("tick")
+def meetings_tick() -> None:
+    """Queue due reminders and pass lapsed seat offers on, once; safe to run at any time."""
+    from service.directory.service import DirectoryCache
+    from service.meetings.mail import Outside
+    from service.meetings.ticker import run_tick
+    from service.pluginhost import PluginHost
+
+    async def go(settings: Settings) -> str:
+        await _require_migrated(settings)
+        engine = create_engine(settings)
+        try:
+            outside = Outside(
+                settings=settings,
+                plugins=PluginHost(settings),
+                directory_cache=DirectoryCache(ttl=settings.directory_cache_seconds),
+            )
+            report = await run_tick(create_sessionmaker(engine), outside)
+        finally:
+            await engine.dispose()
+        return json.dumps(msgspec.to_builtins(report))
+
+    click.echo(_run(go))
 
 
 @main.group()

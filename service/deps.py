@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service import events
 from service.auth.principal import Principal
 from service.context import Context
+from service.db import utcnow
 from service.problems import Problem
 
 
@@ -48,9 +49,10 @@ def provide_context(
     # The audit recorder reads who is acting from the session (see service/audit/recorder.py).
     db_session.info["principal_id"] = principal.id
     db_session.info["request_id"] = request_id or None
+    clock = request.app.state.get("clock") or utcnow
     if request_id:
-        return Context(session=db_session, principal=principal, request_id=request_id)
-    return Context(session=db_session, principal=principal)
+        return Context(session=db_session, principal=principal, request_id=request_id, clock=clock)
+    return Context(session=db_session, principal=principal, clock=clock)
 
 
 # How controllers ask for the context: `ctx: RequestContext`.

@@ -6,6 +6,17 @@ from service.audit.models import AuditEvent
 from service.db import metadata
 from service.geography.models import County, Municipality
 from service.idempotency.models import IdempotencyRecord
+from service.meetings.models import (
+    ChecklistItem,
+    Invitation,
+    Meeting,
+    MeetingInstructor,
+    Registration,
+    Reminder,
+    SurveyDispatch,
+    SurveyResponse,
+    SurveyTokenUse,
+)
 from service.networks.models import Network, NetworkCounty, NetworkMember
 from service.organizations.models import Organization
 from service.outbox.models import EmailHold, OutboxMessage
@@ -15,10 +26,14 @@ from service.webhooks.models import WebhookEndpoint
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "ChecklistItem",
     "County",
     "EmailHold",
     "Employment",
     "IdempotencyRecord",
+    "Invitation",
+    "Meeting",
+    "MeetingInstructor",
     "Municipality",
     "Network",
     "NetworkCounty",
@@ -27,6 +42,11 @@ __all__ = [
     "OutboxMessage",
     "Participant",
     "ParticipantRole",
+    "Registration",
+    "Reminder",
+    "SurveyDispatch",
+    "SurveyResponse",
+    "SurveyTokenUse",
     "WebhookEndpoint",
     "metadata",
 ]

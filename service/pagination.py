@@ -12,6 +12,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -45,9 +46,17 @@ class Ordering:
 
 
 def encode_cursor(ordering: Ordering, values: Sequence[Any]) -> str:
-    payload = [ordering.name, [str(v) if isinstance(v, UUID) else v for v in values]]
+    payload = [ordering.name, [_plain(v) for v in values]]
     raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def decode_cursor(ordering: Ordering, cursor: str) -> list[Any]:
@@ -62,7 +71,14 @@ def decode_cursor(ordering: Ordering, cursor: str) -> list[Any]:
     for column, value in zip(ordering.columns, values, strict=True):
         python_type = _python_type(column)
         try:
-            out.append(UUID(value) if python_type is UUID and value is not None else value)
+            if value is None:
+                out.append(value)
+            elif python_type is UUID:
+                out.append(UUID(value))
+            elif python_type is datetime:
+                out.append(datetime.fromisoformat(value))
+            else:
+                out.append(value)
         except (ValueError, TypeError, AttributeError) as exc:
             raise invalid("cursor", "not a cursor returned by this API", "query") from exc
     return out

@@ -128,6 +128,8 @@ EVENT_TYPES = (
     "meeting.scheduled",
     "meeting.changed",
     "meeting.cancelled",
+    "meeting.held",
+    "meeting.closed",
     "certification.status_changed",
 )
 

@@ -94,6 +94,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             413,
             "The request body is larger than this API accepts (TMN_MAX_REQUEST_BYTES).",
         ),
+        ProblemType(
+            "link-expired",
+            "Link expired",
+            410,
+            "The signed link (an invitation, a registration, a survey) is past its time. Ask the "
+            "coordinator for a new one.",
+        ),
         ProblemType("unauthorized", "Unauthorized", 401, "Credentials are missing or not valid."),
         ProblemType("forbidden", "Forbidden", 403, "Your role does not allow this action."),
         ProblemType(
@@ -116,6 +123,7 @@ _STATUS_TO_SLUG = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    410: "link-expired",
     412: "precondition-failed",
     413: "payload-too-large",
     415: "unsupported-media-type",

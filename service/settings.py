@@ -68,6 +68,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     outbox_poll_seconds: float = 2.0
     # How long contacts from outside sources (police, customs, HTTP lists) are cached.
     directory_cache_seconds: float = 300.0
+    # Meetings: where an invitation's link leads (a front end's page, with {token} in it; empty:
+    # the API's own JSON at /v1/invitations/{token}), how long a freed seat is held for the next
+    # in line, how often the worker looks for due reminders and lapsed offers, and the budget of
+    # the public link endpoints per client address and minute (0 turns it off).
+    registration_url_template: str = ""
+    waitlist_offer_hours: float = 48.0
+    meetings_tick_seconds: float = 60.0
+    public_rate_limit_per_minute: int = 30
     # Run the worker inside `tmn serve` too: "auto" does so on the embedded default only.
     worker_in_server: Literal["auto", "yes", "no"] = "auto"
 

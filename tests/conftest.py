@@ -156,6 +156,7 @@ def settings(engine: AsyncEngine) -> Settings:
     return Settings(
         database_url=engine.url.render_as_string(hide_password=False),
         rate_limit_per_minute=0,
+        public_rate_limit_per_minute=0,
         worker_in_server="no",
         secret_key="tests-secret-key-for-signed-links",
     )

@@ -45,6 +45,17 @@ def full_context(**overrides: Any) -> dict[str, Any]:
         "verify_url": "https://tmn.alvsbyn.example/verify/TMN-2560-0001",
         "due_by": date(2028, 3, 30),
         "lapsed_on": date(2028, 6, 28),
+        # Meeting registrations. The links reuse the registration URL: the all-templates test
+        # accepts only the two URLs above.
+        "waitlisted": False,
+        "waitlist_position": None,
+        "checkin_code": "K7M2-QX9P",
+        "cancel_url": "https://tmn.alvsbyn.example/r/abc",
+        "accept_url": "https://tmn.alvsbyn.example/r/abc",
+        "offer_expires_at": datetime(2027, 3, 29, 14, 0, tzinfo=UTC),
+        "reason": None,
+        "survey_url": "https://tmn.alvsbyn.example/r/abc",
+        "respondent": "attendee",
     }
     values.update(overrides)
     return values

@@ -29,11 +29,22 @@ AUDITED: dict[str, frozenset[str]] = {
     "network_county": frozenset(),
     "network_member": frozenset(),
     "api_key": frozenset({"secret_hash"}),
+    "meeting": frozenset(),
+    "meeting_instructor": frozenset(),
+    "meeting_invitation": frozenset({"email"}),
+    # The check-in code is a credential of sorts: whoever holds it checks the person in.
+    "meeting_registration": frozenset({"checkin_code"}),
+    "meeting_reminder": frozenset(),
+    # Survey tables are deliberately not audited: an audit row would tie an answer to a time.
 }
 # Bookkeeping columns that are not worth an event of their own.
 IGNORED = frozenset({"version", "updated_at", "created_at", "last_used_at", "sa_orm_sentinel"})
 # The parent whose id an association row is filed under.
-PARENT_KEY = {"participant_role": "participant_id", "network_county": "network_id"}
+PARENT_KEY = {
+    "participant_role": "participant_id",
+    "network_county": "network_id",
+    "meeting_instructor": "meeting_id",
+}
 
 
 def _plain(value: Any) -> Any:

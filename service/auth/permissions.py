@@ -31,6 +31,10 @@ class Permission(enum.StrEnum):
     PLUGINS_READ = "plugins:read"
     WEBHOOKS_MANAGE = "webhooks:manage"
     DIRECTORY_READ = "directory:read"
+    MEETINGS_READ = "meetings:read"
+    MEETINGS_WRITE = "meetings:write"
+    # Recording who came (check-in by QR code, attendance by hand): instructors may too.
+    MEETINGS_ATTENDANCE = "meetings:attendance"
 
 
 P = Permission
@@ -46,6 +50,9 @@ _COORDINATOR = frozenset(
         P.PARTICIPANTS_GDPR,
         P.WEBHOOKS_MANAGE,
         P.DIRECTORY_READ,
+        P.MEETINGS_READ,
+        P.MEETINGS_WRITE,
+        P.MEETINGS_ATTENDANCE,
     }
 )
 
@@ -54,12 +61,28 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SYSTEM: frozenset(Permission),
     Role.COUNTY_COORDINATOR: _COORDINATOR,
     Role.MUNICIPAL_COORDINATOR: _COORDINATOR,
-    # Instructors read the places and networks they work in; meetings (a later issue) add more.
-    Role.INSTRUCTOR: frozenset({P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.NETWORKS_READ, P.DIRECTORY_READ}),
+    # Instructors read the places, networks and meetings they work in, and check people in.
+    Role.INSTRUCTOR: frozenset(
+        {
+            P.GEOGRAPHY_READ,
+            P.ORGANIZATIONS_READ,
+            P.NETWORKS_READ,
+            P.DIRECTORY_READ,
+            P.MEETINGS_READ,
+            P.MEETINGS_ATTENDANCE,
+        }
+    ),
     # A carrier's integration sees its own pickup points only (rows narrowed by carrier).
     Role.CARRIER_INTEGRATION: frozenset({P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.DIRECTORY_READ}),
     Role.VIEWER: frozenset(
-        {P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.NETWORKS_READ, P.PARTICIPANTS_READ, P.DIRECTORY_READ}
+        {
+            P.GEOGRAPHY_READ,
+            P.ORGANIZATIONS_READ,
+            P.NETWORKS_READ,
+            P.PARTICIPANTS_READ,
+            P.DIRECTORY_READ,
+            P.MEETINGS_READ,
+        }
     ),
     Role.AUDITOR: frozenset({P.AUDIT_READ}),
 }

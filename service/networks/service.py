@@ -310,7 +310,7 @@ class NetworkService:
         return member_schema(*row), member_etag(row[0])
 
     async def add_member(self, network_id: UUID, data: schemas.MemberCreate) -> NetworkMember:
-        await self._writable(network_id)
+        await self.writable(network_id)
         participant = await ParticipantService(self.ctx).require(data.participant_id, field="participant_id")
         if await self.members.active_for(network_id, participant.id) is not None:
             raise conflict("participant_id", "already a member of this network")
@@ -350,7 +350,7 @@ class NetworkService:
             member.left_at = utcnow()
             await self.ctx.session.flush()
 
-    async def _writable(self, network_id: UUID) -> Network:
+    async def writable(self, network_id: UUID) -> Network:
         """A network the principal may change: seeing it (a national one, say) is not enough."""
         network = await self.get(network_id)
         scope = self.principal.scope
@@ -365,7 +365,7 @@ class NetworkService:
         return network
 
     async def _member(self, network_id: UUID, member_id: UUID) -> NetworkMember:
-        await self._writable(network_id)
+        await self.writable(network_id)
         member = await self.members.get_one_or_none(id=member_id, network_id=network_id)
         if member is None:
             raise not_found("member", member_id)

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, Index, String, false, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import EntityBase, NaturalKeyBase, enum_type, utcnow
@@ -43,6 +43,9 @@ class Participant(EntityBase):
     consent_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     # Consent to appear (name, role, e-mail, phone) in the municipality's contact directory.
     listed_in_directory: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Instructor qualification: the day of the instructor training the person attended (set from
+    # that meeting's attendance when it closes, or recorded by hand for trainings before TMN).
+    instructor_qualified_on: Mapped[date | None] = mapped_column(Date)
     # Set when the person was erased (GDPR): name, e-mail and phone are gone, the row stays so
     # attendance and memberships still count.
     erased_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -29,6 +29,7 @@ class ParticipantCreate(Input):
     roles: Roles = msgspec.field(default_factory=list)
     mailing_list_consent: bool = False
     listed_in_directory: bool = False
+    instructor_qualified_on: date | None = None
 
 
 class ParticipantUpdate(Input):
@@ -43,6 +44,7 @@ class ParticipantUpdate(Input):
     roles: Roles | UnsetType = UNSET
     mailing_list_consent: bool | UnsetType = UNSET
     listed_in_directory: bool | UnsetType = UNSET
+    instructor_qualified_on: date | UnsetType | None = UNSET
 
 
 class Participant(Output):
@@ -56,6 +58,7 @@ class Participant(Output):
     mailing_list_consent: bool
     consent_changed_at: datetime | None
     listed_in_directory: bool
+    instructor_qualified_on: date | None
     erased_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -32,6 +32,7 @@ def to_schema(person: Participant) -> schemas.Participant:
         mailing_list_consent=person.mailing_list_consent,
         consent_changed_at=person.consent_changed_at,
         listed_in_directory=person.listed_in_directory,
+        instructor_qualified_on=person.instructor_qualified_on,
         erased_at=person.erased_at,
         created_at=person.created_at,
         updated_at=person.updated_at,
@@ -73,6 +74,7 @@ class ParticipantService:
             mailing_list_consent=data.mailing_list_consent,
             consent_changed_at=now if data.mailing_list_consent else None,
             listed_in_directory=data.listed_in_directory,
+            instructor_qualified_on=data.instructor_qualified_on,
             roles=[ParticipantRole(role=r) for r in _unique(data.roles)],
         )
         person = await self.repo.add(person)
@@ -162,6 +164,8 @@ class ParticipantService:
             person.consent_changed_at = utcnow()
         if patch.listed_in_directory is not msgspec.UNSET:
             person.listed_in_directory = patch.listed_in_directory
+        if patch.instructor_qualified_on is not msgspec.UNSET:
+            person.instructor_qualified_on = patch.instructor_qualified_on
         if patch.organization_id is not msgspec.UNSET and patch.organization_id != person.organization_id:
             await self._move(person, patch.organization_id)
         await self.ctx.session.flush()

@@ -1,0 +1,1 @@
+"""Meetings: kinds, lifecycle, invitations, registrations, attendance, minutes, surveys."""

@@ -1,0 +1,136 @@
+"""Time-driven meeting work: due reminders and lapsed seat offers. Run by the worker on a
+schedule and by `tmn meetings tick`; the clock is a parameter, so tests control time.
+
+A reminder is claimed with a conditional UPDATE before anything is queued, in the same
+transaction: two workers racing for it cannot both send it, and a rolled-back run sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import msgspec
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.auth.principal import Principal
+from service.context import Context
+from service.db import utcnow
+from service.meetings import tokens
+from service.meetings.mail import MeetingMailer, Outside
+from service.meetings.models import (
+    InvitationStatus,
+    Meeting,
+    MeetingStatus,
+    RegistrationStatus,
+    Reminder,
+    ReminderAudience,
+    ReminderStatus,
+)
+from service.meetings.registrations import RegistrationService
+from service.meetings.repository import InvitationRepository, RegistrationRepository, ReminderRepository
+from service.participants.models import Participant
+
+logger = structlog.get_logger("tmn.meetings")
+
+
+class TickReport(msgspec.Struct, kw_only=True):
+    reminders_sent: int = 0
+    reminders_skipped: int = 0
+    messages_queued: int = 0
+    offers_lapsed: int = 0
+
+
+async def tick(ctx: Context, outside: Outside) -> TickReport:
+    now = ctx.clock()
+    report = TickReport()
+    reminders = ReminderRepository(session=ctx.session)
+    mailer = MeetingMailer(ctx, outside)
+    for reminder, meeting in await reminders.pending_with_meetings():
+        due = meeting.starts_at - timedelta(minutes=reminder.minutes_before)
+        if meeting.status is MeetingStatus.CANCELLED or now >= meeting.starts_at:
+            # Never after the meeting has begun, never for a cancelled one.
+            if await reminders.claim(reminder.id, now, ReminderStatus.SKIPPED):
+                report.reminders_skipped += 1
+            continue
+        if meeting.status is not MeetingStatus.INVITATIONS_SENT or now < due:
+            continue
+        if not await reminders.claim(reminder.id, now, ReminderStatus.SENT):
+            continue
+        sent = await _send(ctx, mailer, outside, reminder, meeting)
+        reminder.recipients = sent
+        report.reminders_sent += 1
+        report.messages_queued += sent
+    report.offers_lapsed = await RegistrationService(ctx, outside).expire_offers()
+    await ctx.session.flush()
+    return report
+
+
+async def _send(
+    ctx: Context, mailer: MeetingMailer, outside: Outside, reminder: Reminder, meeting: Meeting
+) -> int:
+    settings = outside.settings
+    count = 0
+    if reminder.audience is ReminderAudience.REGISTERED:
+        registrations = RegistrationRepository(session=ctx.session)
+        for reg, person in await registrations.with_people(meeting.id, (RegistrationStatus.CONFIRMED,)):
+            if person.erased_at is None:
+                token = tokens.registration_token(settings, reg.id, meeting.ends_at)
+                url = f"{(settings.public_base_url or 'http://127.0.0.1:8000').rstrip('/')}/v1/registrations/{token}"
+                await mailer.reminder(meeting, to=person.email, language=person.language.value, url=url)
+                count += 1
+    elif reminder.audience is ReminderAudience.NOT_ANSWERED:
+        # Declined invitations, and those someone already registered through, are left alone.
+        invitations = InvitationRepository(session=ctx.session)
+        for invitation in await invitations.with_status(meeting.id, (InvitationStatus.SENT,)):
+            if invitation.email:
+                token = tokens.invitation_token(settings, invitation.id, meeting.ends_at)
+                await mailer.reminder(
+                    meeting, to=invitation.email, language="sv", url=tokens.registration_page(settings, token)
+                )
+                count += 1
+    else:
+        for instructor in meeting.instructors:
+            teacher = await ctx.session.get(Participant, instructor.participant_id)
+            if teacher is not None and teacher.erased_at is None:
+                await mailer.reminder(meeting, to=teacher.email, language=teacher.language.value, url=None)
+                count += 1
+    return count
+
+
+async def run_tick(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    outside: Outside,
+    clock: Callable[[], datetime] = utcnow,
+) -> TickReport:
+    async with sessionmaker() as session:
+        session.info["principal_id"] = "system:meetings"
+        report = await tick(Context(session=session, principal=Principal.system(), clock=clock), outside)
+        await session.commit()
+    if report.reminders_sent or report.offers_lapsed or report.reminders_skipped:
+        logger.info("meetings tick", **msgspec.structs.asdict(report))
+    return report
+
+
+class MeetingTicker:
+    """Runs `tick` every TMN_MEETINGS_TICK_SECONDS until stopped (inside `tmn worker`)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outside: Outside) -> None:
+        self.sessionmaker = sessionmaker
+        self.outside = outside
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await run_tick(self.sessionmaker, self.outside)
+            except Exception as exc:  # the database may be away for a moment; try again next time
+                logger.error("meetings tick error", error=type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.outside.settings.meetings_tick_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
