@@ -8,6 +8,7 @@ phone numbers from the range PTS reserves for fiction).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,12 @@ from service.api_keys.service import ApiKeyService
 from service.auth.principal import Principal, Role
 from service.context import Context
 from service.geography.service import GeographyService
+from service.meetings.invitations import InvitationService
+from service.meetings.mail import Outside
+from service.meetings.models import MeetingKind
+from service.meetings.schemas import InvitationCreate, MeetingCreate
+from service.meetings.service import MeetingService
+from service.meetings.times import STOCKHOLM
 from service.networks.models import MemberRole, Network, NetworkKind
 from service.networks.schemas import MemberCreate, NetworkCreate
 from service.networks.service import NetworkService
@@ -29,7 +36,9 @@ from service.organizations.service import OrganizationService
 from service.participants.models import ParticipantRoleKind as R
 from service.participants.schemas import ParticipantCreate
 from service.participants.service import ParticipantService
+from service.settings import Settings
 
+INSTRUCTOR_TRAINING_DAY = date(2026, 4, 15)
 DEMO_NATIONAL_NETWORK = "Tillsammans mot nätdroger – nationella kontakter"
 DEMO_SECRET = "demo-only-never-in-production"  # noqa: S105 - published on purpose, demo data only
 
@@ -248,6 +257,8 @@ async def _create_demo(ctx: Context) -> None:
             roles=roles,
             phone=next(phones),
             mailing_list_consent=consent,
+            # Instructors of the demo took the county's instructor training in the spring.
+            instructor_qualified_on=INSTRUCTOR_TRAINING_DAY if R.INSTRUCTOR in roles else None,
         )
         return (await people.create(data)).id
 
@@ -299,6 +310,8 @@ async def _create_demo(ctx: Context) -> None:
                 latitude=lat,
                 longitude=lon,
                 municipality_code=municipality,
+                # Where invitations go; fictional, like everything in the demo.
+                email=f"{_slug(name)}@ombud.example",
             )
         )
 
@@ -349,16 +362,8 @@ async def _create_demo(ctx: Context) -> None:
             OrganizationKind.TERMINAL: R.TERMINAL_STAFF,
             OrganizationKind.MAIL_CARRIER_OFFICE: R.MAIL_CARRIER_STAFF,
         }.get(kind, R.PICKUP_POINT_STAFF)
-        slug = (
-            name.lower()
-            .replace(" ", "")
-            .replace("&", "")
-            .replace("å", "a")
-            .replace("ä", "a")
-            .replace("ö", "o")
-        )
         staff[name] = await person(
-            f"{first} Persson", f"{first.lower()}@{slug[:20]}.example", places[name], [role]
+            f"{first} Persson", f"{first.lower()}@{_slug(name)[:20]}.example", places[name], [role]
         )
 
     # Networks: national > region Nord > Norrbotten > Älvsbyn and Luleå.
@@ -419,3 +424,64 @@ async def _create_demo(ctx: Context) -> None:
         await member(working, town_staff[0], MemberRole.REPRESENTATIVE)
         for who in town_staff:
             await member(mailing, who, MemberRole.MEMBER)
+
+    await _demo_meetings(ctx, local, alvsbyn_coord, lulea_coord, police_1, police_2, customs_1)
+
+
+def _slug(name: str) -> str:
+    return (
+        name.lower().replace(" ", "").replace("&", "").replace("å", "a").replace("ä", "a").replace("ö", "o")
+    )
+
+
+async def _demo_meetings(
+    ctx: Context,
+    local: dict[str, tuple[UUID, UUID]],
+    alvsbyn_coord: UUID,
+    lulea_coord: UUID,
+    police_1: UUID,
+    police_2: UUID,
+    customs_1: UUID,
+) -> None:
+    """Älvsbyn's next collaboration meeting, scheduled with its municipality invited (not sent:
+    that is the demo's first click), and a draft working-group meeting in Luleå; on a Tuesday a
+    month or so from the day the demo is seeded, at 18.00 Stockholm time."""
+    outside = Outside(settings=Settings())
+    meetings = MeetingService(ctx, outside)
+    day = (ctx.clock().astimezone(STOCKHOLM) + timedelta(days=30)).date()
+    while day.weekday() != 1:  # a Tuesday evening
+        day += timedelta(days=1)
+    starts = datetime.combine(day, time(18, 0))
+    collaboration = await meetings.create(
+        MeetingCreate(
+            network_id=local["2560"][0],
+            kind=MeetingKind.COLLABORATION_MEETING,
+            title="Samverkansmöte för ombud i Älvsbyn",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=2),
+            venue="Kommunhuset, Storgatan 27, Älvsbyn",
+            capacity=30,
+            agenda=[
+                "Polisen: lägesbild och lagrum",
+                "Tullverket: försändelser",
+                "Kommunen: drogläget lokalt",
+            ],
+            registration_deadline=day - timedelta(days=7),
+            coordinator_id=alvsbyn_coord,
+            instructor_ids=[police_1, customs_1],
+        )
+    )
+    await meetings.schedule(collaboration.id, None)
+    await InvitationService(ctx, outside).add(collaboration.id, InvitationCreate(audience="municipality"))
+    await meetings.create(
+        MeetingCreate(
+            network_id=local["2580"][0],
+            kind=MeetingKind.LOCAL_WORKING_GROUP,
+            title="Lokal arbetsgrupp Luleå",
+            starts_at=starts + timedelta(days=7, hours=-8),
+            ends_at=starts + timedelta(days=7, hours=-6),
+            online_url="https://meet.lulea.example/arbetsgrupp",
+            coordinator_id=lulea_coord,
+            instructor_ids=[police_2, customs_1],
+        )
+    )

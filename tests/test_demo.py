@@ -224,3 +224,22 @@ async def test_seeding_the_demo_again_changes_nothing(db: AsyncSession) -> None:
     assert report.demo == "present"
     assert (report.counties_changed, report.municipalities_changed) == (0, 0)
     assert await counts() == before
+
+
+async def test_alvsbyns_next_collaboration_meeting_is_ready_to_send(db: AsyncSession) -> None:
+    from service.meetings.models import Invitation, InvitationStatus, Meeting, MeetingKind, MeetingStatus
+
+    [meeting] = (
+        await db.scalars(select(Meeting).where(Meeting.kind == MeetingKind.COLLABORATION_MEETING))
+    ).all()
+    assert (meeting.status, meeting.municipality_code) == (MeetingStatus.SCHEDULED, "2560")
+    invitations = (await db.scalars(select(Invitation).where(Invitation.meeting_id == meeting.id))).all()
+    # Every place of Älvsbyn with an e-mail address, and the regional agent manager, waiting to be sent.
+    places = await db.scalar(
+        select(func.count())
+        .select_from(Organization)
+        .where(Organization.municipality_code == "2560", Organization.kind.in_(PHYSICAL_KINDS))
+    )
+    assert len(invitations) == (places or 0) + 1
+    assert {i.status for i in invitations} == {InvitationStatus.PENDING}
+    assert any(i.participant_id is not None for i in invitations)

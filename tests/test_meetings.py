@@ -407,3 +407,16 @@ async def test_an_instructor_training_qualifies_those_who_attended(world) -> Non
     anna = (await client.get(f"/v1/participants/{people.coordinator['id']}")).json()
     assert anna["instructor_qualified_on"] == "2027-03-30"
     assert "instructor" in anna["roles"]
+
+
+async def test_registrations_are_part_of_a_persons_export(world) -> None:
+    client, _, people, inbox = world
+    meeting, _ = await invited(client, people)
+    body = {"people": [{"name": "Elin Berg", "email": "ELIN.BERG@storgatanslivs.example"}]}
+    assert (
+        await public(client, "POST", f"/v1/invitations/{shop_token(inbox)}/registrations", json=body)
+    ).status_code == 200
+    export = (await client.get(f"/v1/participants/{people.known_staff['id']}/export")).json()
+    [registration] = export["meeting_registrations"]
+    assert registration["meeting_id"] == meeting["id"]
+    assert (registration["meeting_title"], registration["status"]) == ("Samverkansmöte Älvsbyn", "confirmed")

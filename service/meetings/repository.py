@@ -310,7 +310,7 @@ class ReminderRepository(SQLAlchemyAsyncRepository[Reminder]):
 async def municipality_audience(
     repo: InvitationRepository, municipality_code: str
 ) -> tuple[list[Organization], list[Participant]]:
-    """The physical places of a municipality, and the carriers' regional agent managers of its county."""
+    """The physical places of a municipality, and the carriers' regional agent managers of its area."""
     session = repo.session
     places = select(Organization).where(
         Organization.municipality_code == municipality_code,
@@ -319,17 +319,39 @@ async def municipality_audience(
         ),
         Organization.status == OrganizationStatus.ACTIVE,
     )
+    county = municipality_code[:2]
+    # A carrier's regional agent manager works for a national company: they belong to the place
+    # through an employer in the county, or through a network that covers the municipality.
+    employed_here = (
+        select(Organization.id)
+        .where(
+            Organization.id == Participant.organization_id,
+            or_(Organization.county_code == county, Organization.municipality_code == municipality_code),
+        )
+        .exists()
+    )
+    member_here = (
+        select(NetworkMember.id)
+        .join(Network, Network.id == NetworkMember.network_id)
+        .where(
+            NetworkMember.participant_id == Participant.id,
+            NetworkMember.left_at.is_(None),
+            or_(
+                Network.municipality_code == municipality_code,
+                select(NetworkCounty.network_id)
+                .where(NetworkCounty.network_id == Network.id, NetworkCounty.county_code == county)
+                .exists(),
+            ),
+        )
+        .exists()
+    )
     managers = (
         select(Participant)
         .join(ParticipantRole, ParticipantRole.participant_id == Participant.id)
-        .join(Organization, Organization.id == Participant.organization_id)
         .where(
             ParticipantRole.role == ParticipantRoleKind.REGIONAL_AGENT_MANAGER,
             Participant.erased_at.is_(None),
-            or_(
-                Organization.county_code == municipality_code[:2],
-                Organization.municipality_code == municipality_code,
-            ),
+            or_(employed_here, member_here),
         )
     )
     return (

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -8,6 +9,7 @@ from sqlalchemy.orm import aliased
 
 from service.auth.principal import Principal
 from service.db import contains_folded
+from service.meetings.models import Meeting, Registration
 from service.networks.models import Network, NetworkMember
 from service.organizations.models import Organization
 from service.pagination import Ordering, fetch_page
@@ -76,6 +78,16 @@ class ParticipantRepository(SQLAlchemyAsyncRepository[Participant]):
             .join(Network, Network.id == NetworkMember.network_id)
             .where(NetworkMember.participant_id == participant_id)
             .order_by(NetworkMember.joined_at, NetworkMember.id)
+        )
+        return list((await self.session.execute(stmt)).tuples())
+
+
+    async def registrations(self, participant_id: UUID) -> list[tuple[Registration, str, datetime]]:
+        stmt = (
+            select(Registration, Meeting.title, Meeting.starts_at)
+            .join(Meeting, Meeting.id == Registration.meeting_id)
+            .where(Registration.participant_id == participant_id)
+            .order_by(Meeting.starts_at, Registration.id)
         )
         return list((await self.session.execute(stmt)).tuples())
 

@@ -82,13 +82,25 @@ class Membership(Output):
     left_at: datetime | None
 
 
+class MeetingRegistration(Output):
+    meeting_id: UUID
+    meeting_title: str
+    starts_at: datetime
+    organization_id: UUID | None
+    status: str
+    attendance: str | None
+    registered_at: datetime
+
+
 class ParticipantExport(Output):
-    """Everything TMN holds about one person (GDPR art. 15)."""
+    """Everything TMN holds about one person (GDPR art. 15). Survey answers are not here: they
+    are kept without any link to the person, so they cannot be found (nor exported) by person."""
 
     exported_at: datetime
     participant: Participant
     employments: list[Employment]
     memberships: list[Membership]
+    meeting_registrations: list[MeetingRegistration]
     audit_events: list[AuditEvent]
 
 

@@ -196,7 +196,8 @@ class ParticipantService:
         ]
 
     async def export(self, ident: UUID) -> schemas.ParticipantExport:
-        """Everything held about the person: the record, employments, memberships, audit trail."""
+        """Everything held about the person: the record, employments, memberships, meeting
+        registrations and attendance, audit trail."""
         person = await self.get(ident)
         memberships = [
             schemas.Membership(
@@ -210,11 +211,24 @@ class ParticipantService:
             )
             for m, name in await self.repo.memberships(person.id)
         ]
+        registrations = [
+            schemas.MeetingRegistration(
+                meeting_id=r.meeting_id,
+                meeting_title=title,
+                starts_at=starts_at,
+                organization_id=r.organization_id,
+                status=r.status.value,
+                attendance=r.attendance.value if r.attendance else None,
+                registered_at=r.created_at,
+            )
+            for r, title, starts_at in await self.repo.registrations(person.id)
+        ]
         return schemas.ParticipantExport(
             exported_at=utcnow(),
             participant=to_schema(person),
             employments=await self.employments(person.id),
             memberships=memberships,
+            meeting_registrations=registrations,
             audit_events=await AuditService(self.ctx).about("participant", str(person.id)),
         )
 
