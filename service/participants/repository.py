@@ -81,7 +81,6 @@ class ParticipantRepository(SQLAlchemyAsyncRepository[Participant]):
         )
         return list((await self.session.execute(stmt)).tuples())
 
-
     async def registrations(self, participant_id: UUID) -> list[tuple[Registration, str, datetime]]:
         stmt = (
             select(Registration, Meeting.title, Meeting.starts_at)
