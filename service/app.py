@@ -42,6 +42,7 @@ from service.geography.controller import CountyController, MunicipalityControlle
 from service.health.controller import HealthController, ProblemTypeController
 from service.meetings.controller import CalendarFeedController, MeetingController, SurveyResultsController
 from service.meetings.mail import Outside
+from service.meetings.pages import LinkPageController
 from service.meetings.public import InvitationLinkController, RegistrationLinkController, SurveyLinkController
 from service.meetings.ticker import MeetingTicker
 from service.networks.controller import NetworkController, NetworkMemberController
@@ -303,6 +304,7 @@ def create_app(
             InvitationLinkController,
             RegistrationLinkController,
             SurveyLinkController,
+            LinkPageController,
             MetricsController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
@@ -324,7 +326,7 @@ def create_app(
 
 
 # The links in e-mails (meetings, unsubscribe): the routes the public budget applies to.
-_PUBLIC_LINKS = re.compile(r"^/v1/(invitations|registrations|surveys|unsubscribe)/")
+_PUBLIC_LINKS = re.compile(r"^/(v1/(invitations|registrations|surveys|unsubscribe)|rsvp|seat|survey)/")
 
 
 def _is_public_link(request: Request[Any, Any, Any]) -> bool:

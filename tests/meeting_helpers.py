@@ -195,8 +195,8 @@ def text_of(message: EmailMessage) -> str:
 
 
 def link(message: EmailMessage, kind: str) -> str:
-    """The token of the first /v1/{kind}/… link in the message's text."""
-    match = re.search(rf"/v1/{kind}/([A-Za-z0-9_\-.]+)", text_of(message))
+    """The token of the first link to a page (/rsvp/, /seat/, /survey/) in the message's text."""
+    match = re.search(rf"/{kind}/([A-Za-z0-9_\-.]+)", text_of(message))
     assert match, text_of(message)
     return match.group(1)
 

@@ -98,9 +98,9 @@ async def test_a_collaboration_meeting_from_invitation_to_survey(engine, setting
         assert event["DTSTART"].dt.replace(tzinfo=None) == datetime(2027, 3, 30, 18, 0)
         assert int(event["SEQUENCE"]) == 0
         assert [c["TZID"] for c in ics.walk("VTIMEZONE")] == ["Europe/Stockholm"]
-        token_a = link(invitation_mail, "invitations")
-        token_b = link(to(inbox, "info@icanara.example")[0], "invitations")
-        token_c = link(to(inbox, "shell@alvsbyn.example")[0], "invitations")
+        token_a = link(invitation_mail, "rsvp")
+        token_b = link(to(inbox, "info@icanara.example")[0], "rsvp")
+        token_c = link(to(inbox, "shell@alvsbyn.example")[0], "rsvp")
         inbox.clear()
 
         # --- the shops answer through their links, without an account ------------------------
@@ -167,7 +167,7 @@ async def test_a_collaboration_meeting_from_invitation_to_survey(engine, setting
         assert deliver(client) == 1
         [offer] = to(inbox, "lisa@icanara.example")
         assert "16.00" in text_of(offer) or "kl." in text_of(offer)
-        accept_token = link(offer, "registrations")
+        accept_token = link(offer, "seat")
         del client.headers["Authorization"]
         response = await client.post(f"/v1/registrations/{accept_token}/accept")
         assert response.status_code == 200, response.text
@@ -259,8 +259,8 @@ async def test_a_collaboration_meeting_from_invitation_to_survey(engine, setting
         assert closed["status"] == "closed" and closed["allowed_transitions"] == []
         assert closed["counts"]["attended"] == 2
         assert deliver(client) == 4
-        survey_token = link(to(inbox, "elin.berg@storgatanslivs.example")[0], "surveys")
-        instructor_token = link(to(inbox, "per.polis@polisen.example")[0], "surveys")
+        survey_token = link(to(inbox, "elin.berg@storgatanslivs.example")[0], "survey")
+        instructor_token = link(to(inbox, "per.polis@polisen.example")[0], "survey")
         del client.headers["Authorization"]
         survey = (await client.get(f"/v1/surveys/{survey_token}")).json()
         keys = [q["key"] for q in survey["questions"]]

@@ -56,7 +56,7 @@ async def invited(client: Any, people: Cast, **extra: Any) -> tuple[dict[str, An
 
 
 def shop_token(inbox: list[Any], address: str = "butik@storgatanslivs.example") -> str:
-    return link(to(inbox, address)[-1], "invitations")
+    return link(to(inbox, address)[-1], "rsvp")
 
 
 async def public(client: Any, method: str, path: str, **kwargs: Any) -> Any:
@@ -223,7 +223,7 @@ async def test_registrations_past_capacity_wait_and_an_offer_runs_out(world) -> 
     ).status_code == 200
     deliver(client)
     [offer_b] = to(inbox, "b@b.example")[-1:]
-    accept_b = link(offer_b, "registrations")
+    accept_b = link(offer_b, "seat")
     clock.advance(hours=49)
     assert tick(client, clock).offers_lapsed == 1
     problem(await public(client, "POST", f"/v1/registrations/{accept_b}/accept"), 409)
@@ -231,10 +231,10 @@ async def test_registrations_past_capacity_wait_and_an_offer_runs_out(world) -> 
     offer_c = [
         m
         for m in to(inbox, "c@c.example")
-        if "/accept" in str(m.get_body(preferencelist=("plain",)).get_content())
+        if "/seat/" in str(m.get_body(preferencelist=("plain",)).get_content())
     ]
     assert offer_c, "the seat was offered to the next in line"
-    response = await public(client, "POST", f"/v1/registrations/{link(offer_c[-1], 'registrations')}/accept")
+    response = await public(client, "POST", f"/v1/registrations/{link(offer_c[-1], 'seat')}/accept")
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "confirmed"
 

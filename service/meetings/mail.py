@@ -211,7 +211,7 @@ class MeetingMailer:
                 "waitlisted": checkin_code is None,
                 "waitlist_position": waitlist_position,
                 "checkin_code": checkin_code,
-                "cancel_url": public_url(self.settings, f"/v1/registrations/{token}"),
+                "cancel_url": public_url(self.settings, f"/seat/{token}"),
             },
         )
         attachments = []
@@ -248,7 +248,7 @@ class MeetingMailer:
             {
                 **shared,
                 "recipient_name": person.name,
-                "accept_url": public_url(self.settings, f"/v1/registrations/{token}/accept"),
+                "accept_url": public_url(self.settings, f"/seat/{token}"),
                 "offer_expires_at": expires_at,
             },
         )
@@ -357,7 +357,7 @@ class MeetingMailer:
                 **shared,
                 "recipient_name": person.name,
                 "held_on": (meeting.held_at or meeting.starts_at).date(),
-                "survey_url": public_url(self.settings, f"/v1/surveys/{token}"),
+                "survey_url": public_url(self.settings, f"/survey/{token}"),
                 "respondent": respondent,
             },
         )

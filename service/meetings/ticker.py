@@ -20,7 +20,7 @@ from service.auth.principal import Principal
 from service.context import Context
 from service.db import utcnow
 from service.meetings import tokens
-from service.meetings.mail import MeetingMailer, Outside
+from service.meetings.mail import MeetingMailer, Outside, public_url
 from service.meetings.models import (
     InvitationStatus,
     Meeting,
@@ -79,7 +79,7 @@ async def _send(
         for reg, person in await registrations.with_people(meeting.id, (RegistrationStatus.CONFIRMED,)):
             if person.erased_at is None:
                 token = tokens.registration_token(settings, reg.id, meeting.ends_at)
-                url = f"{(settings.public_base_url or 'http://127.0.0.1:8000').rstrip('/')}/v1/registrations/{token}"
+                url = public_url(settings, f"/seat/{token}")
                 await mailer.reminder(meeting, to=person.email, language=person.language.value, url=url)
                 count += 1
     elif reminder.audience is ReminderAudience.NOT_ANSWERED:

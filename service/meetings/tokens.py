@@ -64,11 +64,12 @@ def read_survey(settings: Settings, token: str, now: datetime) -> tuple[UUID, st
 
 
 def registration_page(settings: Settings, token: str) -> str:
-    """Where the invitation's link points: a front end's page when configured, else the API's."""
+    """Where the invitation's link points: a front end's page when configured, else TMN's own
+    small registration page (the JSON is at /v1/invitations/{token})."""
     if settings.registration_url_template:
         return settings.registration_url_template.replace("{token}", token)
     base = (settings.public_base_url or "http://127.0.0.1:8000").rstrip("/")
-    return f"{base}/v1/invitations/{token}"
+    return f"{base}/rsvp/{token}"
 
 
 def _uuid(value: str) -> UUID:
