@@ -34,6 +34,7 @@ from service.audit.controller import AuditController
 from service.auth.middleware import PUBLIC_PATHS, BearerAuthenticationMiddleware
 from service.auth.oidc import OidcVerifier
 from service.auth.principal import Principal
+from service.certifications.controller import CertificationController, PublicCredentialController
 from service.db import create_engine, create_sessionmaker
 from service.deps import provide_context, provide_db_session, provide_principal
 from service.directory.controller import DirectoryController
@@ -195,6 +196,11 @@ def openapi_config() -> OpenAPIConfig:
                 description="What the links in meeting e-mails do, without an account (signed, expiring, "
                 "rate-limited).",
             ),
+            Tag(
+                name="Certifications",
+                description="Earned at a collaboration meeting, renewed at follow-up; documents, "
+                "verifiable credentials and public verification from the sticker.",
+            ),
             Tag(name="Health", description="Probes for load balancers and orchestrators."),
             Tag(name="Problems", description="The problem types errors refer to."),
         ],
@@ -305,6 +311,8 @@ def create_app(
             RegistrationLinkController,
             SurveyLinkController,
             LinkPageController,
+            CertificationController,
+            PublicCredentialController,
             MetricsController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],
@@ -326,7 +334,9 @@ def create_app(
 
 
 # The links in e-mails (meetings, unsubscribe): the routes the public budget applies to.
-_PUBLIC_LINKS = re.compile(r"^/(v1/(invitations|registrations|surveys|unsubscribe)|rsvp|seat|survey)/")
+_PUBLIC_LINKS = re.compile(
+    r"^/(v1/(invitations|registrations|surveys|unsubscribe|verify)|rsvp|seat|survey|verify)/"
+)
 
 
 def _is_public_link(request: Request[Any, Any, Any]) -> bool:

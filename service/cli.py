@@ -1,4 +1,4 @@
-"""The `tmn` command: serve, migrate, seed, openapi, worker, keys, meetings."""
+"""The `tmn` command: serve, migrate, seed, openapi, worker, keys, meetings, certifications."""
 
 from __future__ import annotations
 
@@ -201,6 +201,36 @@ def meetings_tick() -> None:
                 directory_cache=DirectoryCache(ttl=settings.directory_cache_seconds),
             )
             report = await run_tick(create_sessionmaker(engine), outside)
+        finally:
+            await engine.dispose()
+        return json.dumps(msgspec.to_builtins(report))
+
+    click.echo(_run(go))
+
+
+@main.group()
+def certifications() -> None:
+    """Certification chores that the worker also runs on its own schedule."""
+
+
+@certifications.command("notify")
+def certifications_notify() -> None:
+    """Record and e-mail certifications that became due or lapsed; a second run changes nothing."""
+    from service.certifications.notify import run_notify
+    from service.directory.service import DirectoryCache
+    from service.meetings.mail import Outside
+    from service.pluginhost import PluginHost
+
+    async def go(settings: Settings) -> str:
+        await _require_migrated(settings)
+        engine = create_engine(settings)
+        try:
+            outside = Outside(
+                settings=settings,
+                plugins=PluginHost(settings),
+                directory_cache=DirectoryCache(ttl=settings.directory_cache_seconds),
+            )
+            report = await run_notify(create_sessionmaker(engine), outside)
         finally:
             await engine.dispose()
         return json.dumps(msgspec.to_builtins(report))

@@ -3,6 +3,12 @@
 from service.api_keys.models import ApiKey
 from service.audit import recorder as _recorder  # noqa: F401  (registers the audit flush listener)
 from service.audit.models import AuditEvent
+from service.certifications.models import (
+    Certification,
+    CertificationEvent,
+    CertificationNotice,
+    CertificationPeriod,
+)
 from service.db import metadata
 from service.geography.models import County, Municipality
 from service.idempotency.models import IdempotencyRecord
@@ -26,6 +32,10 @@ from service.webhooks.models import WebhookEndpoint
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Certification",
+    "CertificationEvent",
+    "CertificationNotice",
+    "CertificationPeriod",
     "ChecklistItem",
     "County",
     "EmailHold",

@@ -76,6 +76,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     waitlist_offer_hours: float = 48.0
     meetings_tick_seconds: float = 60.0
     public_rate_limit_per_minute: int = 30
+    # Certifications: a period's length, when its renewal window opens, the grace after it, and how
+    # often the worker looks for certifications that became due or lapsed (to e-mail them).
+    certification_valid_months: int = 12
+    certification_window_months: int = 11
+    certification_grace_days: int = 90
+    certification_notify_seconds: float = 3600.0
+    # The Ed25519 key (PEM, PKCS8) that signs verifiable credentials. Required with PostgreSQL;
+    # the embedded default generates one into TMN_DATA_DIR/credential-key.pem.
+    credential_key_file: str = ""
     # Run the worker inside `tmn serve` too: "auto" does so on the embedded default only.
     worker_in_server: Literal["auto", "yes", "no"] = "auto"
 

@@ -20,8 +20,27 @@ from service.db import create_engine, create_sessionmaker
 from service.settings import Settings
 from tests.helpers import error_fields, problem
 
-# Exactly these are public: probes, metrics, docs, problem types, the signed unsubscribe link.
-PUBLIC_PREFIXES = ("/health/", "/docs", "/problems", "/metrics", "/v1/unsubscribe/")
+# Exactly these are public: probes, metrics, docs, problem types, and what the signed links of
+# e-mails open (unsubscribe; a meeting's invitation, registration and survey, as JSON under /v1/
+# and as the small HTML pages at /rsvp/, /seat/ and /survey/, which are not in the OpenAPI document),
+# and a certification's public check from its sticker with the keys and status lists of credentials.
+PUBLIC_PREFIXES = (
+    "/health/",
+    "/docs",
+    "/problems",
+    "/metrics",
+    "/v1/unsubscribe/",
+    "/v1/invitations/",
+    "/v1/registrations/",
+    "/v1/surveys/",
+    "/rsvp/",
+    "/seat/",
+    "/survey/",
+    "/v1/verify/",
+    "/verify/",
+    "/v1/credentials/",
+    "/.well-known/",
+)
 
 
 async def make_key(client: Any, role: str, **scope: str) -> dict[str, Any]:
@@ -176,6 +195,10 @@ async def test_every_other_route_requires_a_principal(client) -> None:
             "message_id",
             "webhook_id",
             "delivery_id",
+            "meeting_id",
+            "registration_id",
+            "reminder_id",
+            "certification_id",
             "address",
             "token",
         ):

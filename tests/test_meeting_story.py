@@ -258,8 +258,14 @@ async def test_a_collaboration_meeting_from_invitation_to_survey(engine, setting
         closed = response.json()
         assert closed["status"] == "closed" and closed["allowed_transitions"] == []
         assert closed["counts"]["attended"] == 2
-        assert deliver(client) == 4
-        survey_token = link(to(inbox, "elin.berg@storgatanslivs.example")[0], "survey")
+        # Four surveys (two staff, two instructors), and Storgatans Livs is certified: Elin came and
+        # is on the local network's mailing list, so the shop and Elin get the certificate and
+        # sticker. ICA's Lisa came without consent to the list: no certification for ICA.
+        assert deliver(client) == 6
+        certified = (await client.get("/v1/certifications", params={"municipality": "2560"})).json()["items"]
+        assert [c["organization_id"] for c in certified] == [people.shops[0]["id"]]
+        [survey_mail] = [m for m in to(inbox, "elin.berg@storgatanslivs.example") if "/survey/" in text_of(m)]
+        survey_token = link(survey_mail, "survey")
         instructor_token = link(to(inbox, "per.polis@polisen.example")[0], "survey")
         del client.headers["Authorization"]
         survey = (await client.get(f"/v1/surveys/{survey_token}")).json()

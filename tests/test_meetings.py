@@ -420,3 +420,25 @@ async def test_registrations_are_part_of_a_persons_export(world) -> None:
     [registration] = export["meeting_registrations"]
     assert registration["meeting_id"] == meeting["id"]
     assert (registration["meeting_title"], registration["status"]) == ("Samverkansmöte Älvsbyn", "confirmed")
+
+
+async def test_a_link_does_not_reveal_or_change_people_from_elsewhere(world) -> None:
+    client, _, people, inbox = world
+    await invited(client, people)
+    # ICA's link, used with the e-mail address of a person employed at Storgatans Livs.
+    token = shop_token(inbox, "info@icanara.example")
+    body = {
+        "people": [
+            {
+                "name": "Vem som helst",
+                "email": "elin.berg@storgatanslivs.example",
+                "mailing_list_consent": True,
+            }
+        ]
+    }
+    response = await public(client, "POST", f"/v1/invitations/{token}/registrations", json=body)
+    assert response.status_code == 200, response.text
+    assert "Elin" not in response.text
+    assert "Elin" not in (await public(client, "GET", f"/v1/invitations/{token}")).text
+    elin = (await client.get(f"/v1/participants/{people.known_staff['id']}")).json()
+    assert (elin["name"], elin["mailing_list_consent"]) == ("Elin Berg", False)

@@ -35,6 +35,9 @@ AUDITED: dict[str, frozenset[str]] = {
     # The check-in code is a credential of sorts: whoever holds it checks the person in.
     "meeting_registration": frozenset({"checkin_code"}),
     "meeting_reminder": frozenset(),
+    # The verify code is what the sticker's QR code carries; the log need not repeat it.
+    "certification": frozenset({"verify_code"}),
+    "certification_period": frozenset(),
     # Survey tables are deliberately not audited: an audit row would tie an answer to a time.
 }
 # Bookkeeping columns that are not worth an event of their own.

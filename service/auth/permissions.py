@@ -35,6 +35,8 @@ class Permission(enum.StrEnum):
     MEETINGS_WRITE = "meetings:write"
     # Recording who came (check-in by QR code, attendance by hand): instructors may too.
     MEETINGS_ATTENDANCE = "meetings:attendance"
+    CERTIFICATIONS_READ = "certifications:read"
+    CERTIFICATIONS_WRITE = "certifications:write"
 
 
 P = Permission
@@ -53,6 +55,8 @@ _COORDINATOR = frozenset(
         P.MEETINGS_READ,
         P.MEETINGS_WRITE,
         P.MEETINGS_ATTENDANCE,
+        P.CERTIFICATIONS_READ,
+        P.CERTIFICATIONS_WRITE,
     }
 )
 
@@ -70,6 +74,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.DIRECTORY_READ,
             P.MEETINGS_READ,
             P.MEETINGS_ATTENDANCE,
+            P.CERTIFICATIONS_READ,
         }
     ),
     # A carrier's integration sees its own pickup points only (rows narrowed by carrier).
@@ -82,6 +87,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.PARTICIPANTS_READ,
             P.DIRECTORY_READ,
             P.MEETINGS_READ,
+            P.CERTIFICATIONS_READ,
         }
     ),
     Role.AUDITOR: frozenset({P.AUDIT_READ}),

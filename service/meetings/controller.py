@@ -196,7 +196,7 @@ class MeetingController(Controller):
         "/{meeting_id:uuid}/close",
         **WRITE,
         status_code=200,
-        summary="held → closed: unmarked registrations become no-shows; surveys go out",
+        summary="held → closed: no-shows recorded, certifications issued or renewed, surveys sent",
         responses=STATE_ERRORS,
     )
     async def close_meeting(

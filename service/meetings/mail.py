@@ -54,6 +54,28 @@ def qr_png(payload: str) -> bytes:
     return buffer.getvalue()
 
 
+async def whom_to_call(ctx: Context, outside: Outside, municipality_code: str | None) -> list[dict[str, str]]:
+    """The municipality's contacts with a phone, for invitations and certificates (people who
+    consented to be listed are left to the directory itself: a document outlives consent)."""
+    host, cache = outside.plugins, outside.directory_cache
+    if municipality_code is None or host is None or cache is None:
+        return []
+    session = ctx.session
+
+    @asynccontextmanager
+    async def same_session() -> AsyncIterator[AsyncSession]:
+        # The municipality source reads consent inside the caller's transaction.
+        yield session
+
+    data = TmnDirectoryData(cast(async_sessionmaker[AsyncSession], same_session))
+    answer = await contacts_for(host, data, cache, municipality_code)
+    return [
+        {"organization": c.organization, "role": c.role, "phone": c.phone}
+        for c in answer.contacts
+        if c.phone and c.kind != "person"
+    ][:8]
+
+
 class MeetingMailer:
     def __init__(self, ctx: Context, outside: Outside) -> None:
         self.ctx = ctx
@@ -135,23 +157,7 @@ class MeetingMailer:
         return (str(shared["coordinator_name"]), str(shared["coordinator_email"]))
 
     async def _contacts(self, municipality_code: str | None) -> list[dict[str, str]]:
-        host, cache = self.outside.plugins, self.outside.directory_cache
-        if municipality_code is None or host is None or cache is None:
-            return []
-        session = self.ctx.session
-
-        @asynccontextmanager
-        async def same_session() -> AsyncIterator[AsyncSession]:
-            # The municipality source reads consent inside this request's transaction.
-            yield session
-
-        data = TmnDirectoryData(cast(async_sessionmaker[AsyncSession], same_session))
-        answer = await contacts_for(host, data, cache, municipality_code)
-        return [
-            {"organization": c.organization, "role": c.role, "phone": c.phone}
-            for c in answer.contacts
-            if c.phone and c.kind != "person"
-        ][:8]
+        return await whom_to_call(self.ctx, self.outside, municipality_code)
 
     # --- messages ---------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ HOLDS_SEAT = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
 ACTIVE = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED, RegistrationStatus.OFFERED)
 ATTENDANCE_STATES = (MeetingStatus.INVITATIONS_SENT, MeetingStatus.HELD)
 CHECK_IN_OPENS = timedelta(hours=2)
+HIDDEN_NAME = "(anmäld / registered)"
 STAFF_ROLE = {
     OrganizationKind.PICKUP_POINT: ParticipantRoleKind.PICKUP_POINT_STAFF,
     OrganizationKind.TERMINAL: ParticipantRoleKind.TERMINAL_STAFF,
@@ -346,7 +347,10 @@ class RegistrationService:
             await self.ctx.session.scalars(select(Participant).where(Participant.email_normalized == key))
         ).one_or_none()
         if existing is not None:
-            if person_in.mailing_list_consent and not existing.mailing_list_consent:
+            # Consent is given by the shop for its own staff only: a link is no authority over
+            # someone working elsewhere.
+            own_staff = org is not None and existing.organization_id == org.id
+            if own_staff and person_in.mailing_list_consent and not existing.mailing_list_consent:
                 existing.mailing_list_consent = True
                 existing.consent_changed_at = self.now
             return existing
@@ -505,10 +509,20 @@ class RegistrationService:
     async def _public_registrations(
         self, invitation: Invitation, meeting: Meeting
     ) -> list[schemas.PublicRegistration]:
-        return [
-            await self._public(reg, meeting, name)
-            for reg, name in await self.repo.of_invitation(invitation.id)
-        ]
+        out = []
+        for reg, name in await self.repo.of_invitation(invitation.id):
+            person = await self.ctx.session.get(Participant, reg.participant_id)
+            # The link shows the names of the invited place's own staff; someone TMN knows from
+            # elsewhere stays unnamed, so a link cannot be used to look people up by e-mail.
+            known_here = person is not None and (
+                person.id == invitation.participant_id
+                or (
+                    invitation.organization_id is not None
+                    and person.organization_id == invitation.organization_id
+                )
+            )
+            out.append(await self._public(reg, meeting, name if known_here else HIDDEN_NAME))
+        return out
 
     async def _public(
         self, reg: Registration, meeting: Meeting, name: str | None = None

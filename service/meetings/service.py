@@ -352,6 +352,9 @@ class MeetingService:
         meeting.status = MeetingStatus.CLOSED
         meeting.closed_at = now
         await self.ctx.session.flush()
+        from service.certifications.service import CertificationService
+
+        await CertificationService(self.ctx, self.outside).issue_for_meeting(meeting)
         if meeting.surveys_sent_at is None:
             from service.meetings.surveys import SurveyService
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -116,7 +117,8 @@ async def run_tick(
 
 
 class MeetingTicker:
-    """Runs `tick` every TMN_MEETINGS_TICK_SECONDS until stopped (inside `tmn worker`)."""
+    """Runs `tick` every TMN_MEETINGS_TICK_SECONDS, and the certifications' notify every
+    TMN_CERTIFICATION_NOTIFY_SECONDS, until stopped (inside `tmn worker`)."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outside: Outside) -> None:
         self.sessionmaker = sessionmaker
@@ -124,9 +126,16 @@ class MeetingTicker:
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
+        from service.certifications.notify import run_notify
+
+        last_notify = 0.0
         while not self._stop.is_set():
             try:
                 await run_tick(self.sessionmaker, self.outside)
+                # Certifications change with the calendar: look for due and lapsed ones now and then.
+                if time.monotonic() - last_notify >= self.outside.settings.certification_notify_seconds:
+                    await run_notify(self.sessionmaker, self.outside)
+                    last_notify = time.monotonic()
             except Exception as exc:  # the database may be away for a moment; try again next time
                 logger.error("meetings tick error", error=type(exc).__name__)
             with contextlib.suppress(TimeoutError):

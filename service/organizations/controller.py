@@ -7,6 +7,7 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from service.auth.permissions import Permission, requires
+from service.certifications.service import CertificationService
 from service.deps import RequestContext
 from service.http import (
     ACTION_ERRORS,
@@ -24,6 +25,7 @@ from service.http import (
     page_response,
     resource_response,
 )
+from service.meetings.controller import outside
 from service.organizations import schemas
 from service.organizations.models import OrganizationKind, OrganizationStatus
 from service.organizations.service import OrganizationService, etag, to_schema
@@ -114,7 +116,7 @@ class OrganizationController(Controller):
         "/{organization_id:uuid}/archive",
         **requires(Permission.ORGANIZATIONS_WRITE),
         status_code=200,
-        summary="Archive (never delete) an organization",
+        summary="Archive (never delete) an organization; its certification is revoked",
     )
     async def archive_organization(
         self,
@@ -124,6 +126,8 @@ class OrganizationController(Controller):
         if_match: IfMatch = None,
     ) -> Response[schemas.Organization]:
         org = await OrganizationService(ctx).archive(organization_id, if_match)
+        # A closed place cannot keep its sticker: the certification goes with it.
+        await CertificationService(ctx, outside(request)).organization_closed(org)
         return resource_response(request, to_schema(org), etag(org))
 
     @post(

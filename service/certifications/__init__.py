@@ -1,0 +1,1 @@
+"""Certifications: earned at a collaboration meeting, renewed at follow-up, verifiable from the sticker."""
