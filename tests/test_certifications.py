@@ -310,3 +310,13 @@ def _admin() -> str:
     from tests.conftest import ADMIN_KEY
 
     return ADMIN_KEY
+
+
+async def test_verification_is_rate_limited(engine, settings) -> None:
+    import msgspec
+
+    limited = msgspec.structs.replace(settings, public_rate_limit_per_minute=3)
+    async with client_for(engine, limited) as client:
+        del client.headers["Authorization"]
+        answers = [(await client.get("/v1/verify/GuessingCodesOneByOne")).status_code for _ in range(5)]
+        assert answers == [404, 404, 404, 429, 429]

@@ -330,3 +330,27 @@ def test_real_server_with_demo_data(served: tuple[str, Path]) -> None:
         assert bundle.status_code == 200
         assert "javascript" in bundle.headers["content-type"]
         assert len(bundle.content) > 100_000
+
+
+def test_meetings_tick_and_certifications_notify(tmp_path: Path) -> None:
+    """The chores the worker runs on a schedule, once from the command line: JSON reports, and a
+    second run finds nothing left to do."""
+    assert tmn("migrate", url=None, data_dir=tmp_path).exit_code == 0
+    assert tmn("seed", "--demo", url=None, data_dir=tmp_path).exit_code == 0
+    for _ in range(2):
+        tick = tmn("meetings", "tick", url=None, data_dir=tmp_path)
+        assert tick.exit_code == 0, tick.output
+        assert json.loads(tick.output.strip().splitlines()[-1]) == {
+            "reminders_sent": 0,
+            "reminders_skipped": 0,
+            "messages_queued": 0,
+            "offers_lapsed": 0,
+        }
+        notify = tmn("certifications", "notify", url=None, data_dir=tmp_path)
+        assert notify.exit_code == 0, notify.output
+        assert json.loads(notify.output.strip().splitlines()[-1]) == {
+            "follow_up_due": 0,
+            "in_grace": 0,
+            "lapsed": 0,
+            "messages_queued": 0,
+        }
