@@ -14,6 +14,7 @@ from uuid import uuid4
 
 import structlog
 from litestar import Litestar, Request
+from litestar.exceptions import HTTPException
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
@@ -58,7 +59,7 @@ from service.outbox.controller import (
 from service.outbox.service import OutboxWorker
 from service.participants.controller import ParticipantController
 from service.pluginhost import PluginHost
-from service.problems import EXCEPTION_HANDLERS
+from service.problems import EXCEPTION_HANDLERS, handler_for
 from service.settings import Settings
 from service.webhooks.controller import WebhookController
 
@@ -116,6 +117,24 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
                 request_id=request_id,
                 principal_id=principal.id if isinstance(principal, Principal) else None,
             )
+
+    return middleware
+
+
+def middleware_problems(app: ASGIApp) -> ASGIApp:
+    """Answer what a middleware raises (authentication's 401, the rate limit's 429) before any
+    route ran, as the same problem+json a route would give, inside the request-id and metrics
+    layers: so it carries its X-Request-ID and is logged and counted with its real status."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        except HTTPException as exc:
+            if scope["type"] != ScopeType.HTTP:
+                raise
+            request: Request[Any, Any, Any] = Request(scope, receive)
+            response = handler_for(exc)(request, exc)
+            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
     return middleware
 
@@ -266,6 +285,7 @@ def create_app(
     middleware: list[Any] = [
         request_id_middleware,
         prometheus_config().middleware,
+        middleware_problems,
         DefineMiddleware(
             BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS, exclude_from_auth_key="exclude_from_auth"
         ),

@@ -332,8 +332,18 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     Exception: _internal_handler,
 }
 
+
+def handler_for(exc: Exception) -> Any:
+    """The exception handler Litestar would choose: the most specific class in the table."""
+    for cls in type(exc).__mro__:
+        if cls in EXCEPTION_HANDLERS:
+            return EXCEPTION_HANDLERS[cls]
+    return _internal_handler
+
+
 __all__ = [
     "EXCEPTION_HANDLERS",
+    "handler_for",
     "PROBLEM_MEDIA_TYPE",
     "PROBLEM_TYPES",
     "FieldError",

@@ -56,3 +56,18 @@ async def test_a_full_scenario_logs_no_personal_data(client, tmn_logs, caplog) -
     assert any('"tmn.request"' in line for line in server_lines)
     leaks = [(secret, line) for line in server_lines for secret in SECRETS if secret.lower() in line.lower()]
     assert leaks == []
+
+
+async def test_a_refused_request_is_logged_with_its_status_and_answered_with_its_id(
+    client, tmn_logs: list[str]
+) -> None:
+    """Authentication answers before any route: its 401 still carries the request id, and the
+    log line says 401, not 500."""
+    import json
+
+    del client.headers["Authorization"]
+    response = await client.get("/v1/counties", headers={"X-Request-ID": "refused-request-1"})
+    assert response.status_code == 401 and response.headers["X-Request-ID"] == "refused-request-1"
+    assert response.headers["content-type"].startswith("application/problem+json")
+    [line] = [json.loads(x) for x in tmn_logs if "refused-request-1" in x]
+    assert line["status"] == 401
