@@ -343,7 +343,6 @@ def handler_for(exc: Exception) -> Any:
 
 __all__ = [
     "EXCEPTION_HANDLERS",
-    "handler_for",
     "PROBLEM_MEDIA_TYPE",
     "PROBLEM_TYPES",
     "FieldError",
@@ -351,6 +350,7 @@ __all__ = [
     "Problem",
     "ProblemBody",
     "conflict",
+    "handler_for",
     "invalid",
     "not_found",
     "problem_response",
