@@ -60,6 +60,7 @@ from service.outbox.service import OutboxWorker
 from service.participants.controller import ParticipantController
 from service.pluginhost import PluginHost
 from service.problems import EXCEPTION_HANDLERS, handler_for
+from service.registries.controller import CarrierController, PickupPointController
 from service.settings import Settings
 from service.webhooks.controller import WebhookController
 
@@ -220,6 +221,11 @@ def openapi_config() -> OpenAPIConfig:
                 description="Earned at a collaboration meeting, renewed at follow-up; documents, "
                 "verifiable credentials and public verification from the sticker.",
             ),
+            Tag(
+                name="Pickup points",
+                description="Carriers' lists of pickup points (push and pull sync), merged into shops, "
+                "placed in their municipality; lists and maps.",
+            ),
             Tag(name="Health", description="Probes for load balancers and orchestrators."),
             Tag(name="Problems", description="The problem types errors refer to."),
         ],
@@ -333,6 +339,8 @@ def create_app(
             LinkPageController,
             CertificationController,
             PublicCredentialController,
+            CarrierController,
+            PickupPointController,
             MetricsController,
             create_static_files_router(path=DOCS_ASSETS, directories=[_STATIC], include_in_schema=False),
         ],

@@ -208,6 +208,38 @@ def meetings_tick() -> None:
     click.echo(_run(go))
 
 
+@main.command()
+@click.argument("carrier")
+@click.option("--dry-run", is_flag=True, help="Report what would change, change nothing.")
+@click.option("--force", is_flag=True, help="Apply even past the safety limits (many errors or closures).")
+def sync(carrier: str, dry_run: bool, force: bool) -> None:
+    """Pull CARRIER's pickup points from its registry (a registry plugin) and apply them."""
+    from service.directory.service import DirectoryCache
+    from service.meetings.mail import Outside
+    from service.pluginhost import PluginHost
+    from service.registries.pull import run_sync
+
+    async def go(settings: Settings) -> str:
+        await _require_migrated(settings)
+        engine = create_engine(settings)
+        try:
+            outside = Outside(
+                settings=settings,
+                plugins=PluginHost(settings),
+                directory_cache=DirectoryCache(ttl=settings.directory_cache_seconds),
+            )
+            report = await run_sync(
+                create_sessionmaker(engine), outside, carrier, dry_run=dry_run, force=force
+            )
+        except Problem as exc:
+            raise click.ClickException(str(exc.detail)) from exc
+        finally:
+            await engine.dispose()
+        return json.dumps(msgspec.to_builtins(report), ensure_ascii=False)
+
+    click.echo(_run(go))
+
+
 @main.group()
 def certifications() -> None:
     """Certification chores that the worker also runs on its own schedule."""

@@ -27,11 +27,14 @@ from service.networks.models import Network, NetworkCounty, NetworkMember
 from service.organizations.models import Organization
 from service.outbox.models import EmailHold, OutboxMessage
 from service.participants.models import Employment, Participant, ParticipantRole
+from service.registries.models import Carrier, CarrierPoint
 from service.webhooks.models import WebhookEndpoint
 
 __all__ = [
     "ApiKey",
     "AuditEvent",
+    "Carrier",
+    "CarrierPoint",
     "Certification",
     "CertificationEvent",
     "CertificationNotice",

@@ -107,8 +107,9 @@ class PluginHost:
     def implementers(self, hook: str) -> list[str]:
         return [impl.plugin_name for impl in getattr(self.pm.hook, hook).get_hookimpls()]
 
-    async def call(self, hook: str, plugin: str, **kwargs: Any) -> Any:
-        """Call one plugin's implementation of `hook`, isolated; raises PluginFailure."""
+    async def call(self, hook: str, plugin: str, *, time_limit: float | None = None, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of `hook`, isolated; raises PluginFailure. `time_limit`
+        overrides the host's for calls known to be long (a carrier's whole registry)."""
         impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin_name == plugin]
         if not impls:
             raise PluginFailure(plugin, f"does not implement {hook}")
@@ -117,15 +118,16 @@ class PluginHost:
         args = {name: kwargs[name] for name in impl.argnames if name in kwargs}
         stats = self.stats[plugin]
         stats.calls += 1
+        limit = self.timeout if time_limit is None else time_limit
         try:
             if inspect.iscoroutinefunction(impl.function):
-                result = await asyncio.wait_for(impl.function(**args), self.timeout)
+                result = await asyncio.wait_for(impl.function(**args), limit)
             else:
                 # A sync plugin runs in a thread, so a hang costs a thread, never the event loop.
-                result = await asyncio.wait_for(asyncio.to_thread(impl.function, **args), self.timeout)
+                result = await asyncio.wait_for(asyncio.to_thread(impl.function, **args), limit)
         except TimeoutError:
             stats.timeouts += 1
-            self._failed(plugin, hook, f"timed out after {self.timeout:g} s")
+            self._failed(plugin, hook, f"timed out after {limit:g} s")
             raise PluginFailure(plugin, "timed out") from None
         except Exception as exc:
             self._failed(plugin, hook, f"raised {type(exc).__name__}")
@@ -133,11 +135,13 @@ class PluginHost:
         stats.last_call_failed = False
         return result
 
-    async def call_all(self, hook: str, **kwargs: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    async def call_all(
+        self, hook: str, *, time_limit: float | None = None, **kwargs: Any
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         """Call every implementation concurrently; returns (answers, failures) keyed by plugin."""
         names = self.implementers(hook)
         outcomes = await asyncio.gather(
-            *(self.call(hook, n, **kwargs) for n in names), return_exceptions=True
+            *(self.call(hook, n, time_limit=time_limit, **kwargs) for n in names), return_exceptions=True
         )
         answers: dict[str, Any] = {}
         failures: dict[str, str] = {}

@@ -82,6 +82,7 @@ async def seed(session: AsyncSession, *, demo: bool) -> SeedReport:
     """Insert or correct reference data, then (optionally) the demo; the caller commits."""
     ctx = Context(session=session, principal=Principal.system())
     counties, municipalities = await GeographyService(ctx).seed()
+    await seed_carriers(session)
     outcome = "skipped"
     keys: list[tuple[str, str, str]] = []
     if demo:
@@ -90,6 +91,29 @@ async def seed(session: AsyncSession, *, demo: bool) -> SeedReport:
             await _create_demo(ctx)
         keys = await _demo_keys(ctx)
     return SeedReport(counties, municipalities, outcome, keys)
+
+
+CARRIERS = (
+    ("postnord", "PostNord"),
+    ("dhl", "DHL"),
+    ("schenker", "DB Schenker"),
+    ("bring", "Bring"),
+    ("budbee", "Budbee"),
+    ("instabox", "Instabox"),
+    ("airmee", "Airmee"),
+    ("earlybird", "Early Bird"),
+)
+
+
+async def seed_carriers(session: AsyncSession) -> None:
+    """The carriers whose registries TMN knows, by short code (inserted once, names kept)."""
+    from service.registries.models import Carrier
+
+    known = set(await session.scalars(select(Carrier.code)))
+    for code, name in CARRIERS:
+        if code not in known:
+            session.add(Carrier(code=code, name=name))
+    await session.flush()
 
 
 async def _demo_keys(ctx: Context) -> list[tuple[str, str, str]]:

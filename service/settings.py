@@ -85,6 +85,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # The Ed25519 key (PEM, PKCS8) that signs verifiable credentials. Required with PostgreSQL;
     # the embedded default generates one into TMN_DATA_DIR/credential-key.pem.
     credential_key_file: str = ""
+    # Carriers' registries: a snapshot with more than this share of rows in error, or one that would
+    # close more than this share of the carrier's open points, is refused unless forced; how close
+    # (metres) and how alike (0–1) two carriers' listings must be to count as one shop; how far
+    # (metres) outside every municipality boundary a point may lie and still be placed in the
+    # nearest; the largest snapshot body (bytes, compressed as sent); which carriers the worker
+    # pulls from their registries (through the registry plugins), and how often.
+    registry_max_error_share: float = 0.05
+    registry_max_close_share: float = 0.2
+    registry_merge_distance_m: float = 75.0
+    registry_min_name_similarity: float = 0.6
+    placement_tolerance_m: float = 5000.0
+    registry_max_body_bytes: int = 64 * 1024 * 1024
+    registry_sync_carriers: tuple[str, ...] = ()
+    registry_sync_seconds: float = 86400.0
+    registry_pull_timeout_seconds: float = 300.0
     # Run the worker inside `tmn serve` too: "auto" does so on the embedded default only.
     worker_in_server: Literal["auto", "yes", "no"] = "auto"
 
@@ -117,6 +132,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 def _parse(name: str, value: str) -> Any:
     # Lists are comma-separated; everything else is converted by msgspec (strict=False parses
     # "true", "10" and so on from strings).
-    if name in ("cors_origins", "oidc_algorithms", "plugins"):
+    if name in ("cors_origins", "oidc_algorithms", "plugins", "registry_sync_carriers"):
         return tuple(v.strip() for v in value.split(",") if v.strip())
     return value

@@ -37,6 +37,8 @@ class Permission(enum.StrEnum):
     MEETINGS_ATTENDANCE = "meetings:attendance"
     CERTIFICATIONS_READ = "certifications:read"
     CERTIFICATIONS_WRITE = "certifications:write"
+    # A carrier's integration sends its own list of pickup points (snapshot or deltas).
+    REGISTRY_PUSH = "registry:push"
 
 
 P = Permission
@@ -78,7 +80,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     # A carrier's integration sees its own pickup points only (rows narrowed by carrier).
-    Role.CARRIER_INTEGRATION: frozenset({P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.DIRECTORY_READ}),
+    Role.CARRIER_INTEGRATION: frozenset(
+        {P.GEOGRAPHY_READ, P.ORGANIZATIONS_READ, P.DIRECTORY_READ, P.REGISTRY_PUSH}
+    ),
     Role.VIEWER: frozenset(
         {
             P.GEOGRAPHY_READ,

@@ -117,13 +117,15 @@ async def run_tick(
 
 
 class MeetingTicker:
-    """Runs `tick` every TMN_MEETINGS_TICK_SECONDS, and the certifications' notify every
-    TMN_CERTIFICATION_NOTIFY_SECONDS, until stopped (inside `tmn worker`)."""
+    """The worker's schedule, until stopped: `tick` every TMN_MEETINGS_TICK_SECONDS, the
+    certifications' notify every TMN_CERTIFICATION_NOTIFY_SECONDS, and the carriers' registries
+    every TMN_REGISTRY_SYNC_SECONDS."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outside: Outside) -> None:
         self.sessionmaker = sessionmaker
         self.outside = outside
         self._stop = asyncio.Event()
+        self._pulled: dict[str, float] = {}
 
     async def run(self) -> None:
         from service.certifications.notify import run_notify
@@ -138,8 +140,24 @@ class MeetingTicker:
                     last_notify = time.monotonic()
             except Exception as exc:  # the database may be away for a moment; try again next time
                 logger.error("meetings tick error", error=type(exc).__name__)
+            await self._pull_registries()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.outside.settings.meetings_tick_seconds)
+
+    async def _pull_registries(self) -> None:
+        """The carriers named in TMN_REGISTRY_SYNC_CARRIERS, each once per TMN_REGISTRY_SYNC_SECONDS;
+        a failing registry is logged and tried again next time, the others go on."""
+        from service.registries.pull import run_sync
+
+        settings = self.outside.settings
+        for code in settings.registry_sync_carriers:
+            if time.monotonic() - self._pulled.get(code, float("-inf")) < settings.registry_sync_seconds:
+                continue
+            self._pulled[code] = time.monotonic()
+            try:
+                await run_sync(self.sessionmaker, self.outside, code)
+            except Exception as exc:
+                logger.error("registry sync error", carrier=code, error=type(exc).__name__)
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,7 +13,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.plugins.prometheus import PrometheusConfig
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, generate_latest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,8 @@ from service.db import utcnow
 from service.outbox.models import OutboxMessage, OutboxStatus
 from service.pluginhost import PluginHost
 
+# Registry syncs (pushed snapshots and pulls) by carrier and outcome: applied, refused, failed.
+REGISTRY_SYNCS = Counter("tmn_registry_syncs", "Carrier registry syncs", ["carrier", "outcome"])
 OUTBOX_MESSAGES = Gauge("tmn_outbox_messages", "Outbox messages by status", ["status"])
 OUTBOX_OLDEST_PENDING = Gauge("tmn_outbox_oldest_pending_seconds", "Age of the oldest message still pending")
 PLUGIN_HEALTHY = Gauge("tmn_plugin_healthy", "1 when the plugin's last call succeeded", ["plugin"])

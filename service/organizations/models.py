@@ -64,3 +64,7 @@ class Organization(EntityBase):
         enum_type(OrganizationStatus), default=OrganizationStatus.ACTIVE, index=True
     )
     archived_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # How the municipality was decided: given (by whoever registered it), polygon or proximity (from
+    # the coordinates, by the carriers' sync), or manual (a coordinator's correction, which syncs keep).
+    placement: Mapped[str] = mapped_column(String(20), default="given", server_default="given")
+    placement_distance_m: Mapped[float | None] = mapped_column(Float)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, exists, select
 
 from service.auth.principal import Principal
 from service.db import contains_folded
@@ -22,6 +22,15 @@ class OrganizationRepository(SQLAlchemyAsyncRepository[Organization]):
 
     @staticmethod
     def scope_clause(principal: Principal) -> ColumnElement[bool] | None:
+        if principal.scope.carrier is not None:
+            # A carrier's integration sees the places it lists (open or closed), nothing else.
+            from service.registries.models import Carrier, CarrierPoint
+
+            return exists().where(
+                CarrierPoint.organization_id == Organization.id,
+                CarrierPoint.carrier_id == Carrier.id,
+                Carrier.code == principal.scope.carrier,
+            )
         return principal.scope.geo_filter(Organization.municipality_code, Organization.county_code)
 
     async def get_visible(self, principal: Principal, ident: UUID) -> Organization | None:

@@ -1,0 +1,1 @@
+"""Carriers and their pickup-point registries: push and pull sync, merging shops, placement."""
