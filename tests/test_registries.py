@@ -383,3 +383,88 @@ async def test_a_failing_or_hanging_registry_changes_nothing(engine, settings, r
         with pytest.raises(Problem) as unserved:
             pull(client, "schenker")
         assert unserved.value.status_code == 404
+
+
+async def test_a_closed_shop_keeps_its_invitations_and_loses_its_certification(api) -> None:
+    from datetime import date
+    from uuid import UUID, uuid4
+
+    from service.certifications.models import Certification, CertificationPeriod, PeriodKind
+    from tests.helpers import network_tree
+
+    key = await carrier_key(api, "postnord")
+    row = {**synthetic(1)[0], "postal_code": "94231", "latitude": 65.676, "longitude": 21.004}
+    await push(api, key, "postnord", [row])
+    [shop] = (await api.get("/v1/pickup-points", params={"carrier": "postnord"})).json()["items"]
+    assert shop["municipality_code"] == "2560"
+
+    async def certify() -> None:
+        async with api.app.state.sessionmaker() as session:
+            cert = Certification(
+                id=uuid4(),
+                organization_id=UUID(shop["id"]),
+                serial=900001,
+                number="TMN-2560-900001",
+                sticker_serial="D-900001",
+                verify_code="closed-shop-verify-code",
+                municipality_code="2560",
+                issued_on=date(2026, 10, 1),
+                valid_from=date(2026, 10, 1),
+                window_opens=date(2027, 9, 1),
+                valid_until=date(2027, 10, 1),
+                grace_until=date(2027, 12, 30),
+            )
+            session.add(cert)
+            await session.flush()
+            session.add(
+                CertificationPeriod(
+                    certification_id=cert.id,
+                    kind=PeriodKind.ISSUED,
+                    valid_from=cert.valid_from,
+                    window_opens=cert.window_opens,
+                    valid_until=cert.valid_until,
+                    grace_until=cert.grace_until,
+                )
+            )
+            await session.commit()
+
+    api.blocking_portal.call(certify)
+    networks = await network_tree(api)
+    meeting = (
+        await api.post(
+            "/v1/meetings",
+            json={
+                "network_id": networks["alvsbyn"],
+                "kind": "local_working_group",
+                "title": "Arbetsgrupp",
+                "starts_at": "2027-05-04T18:00:00",
+                "ends_at": "2027-05-04T19:00:00",
+                "venue": "Kommunhuset",
+            },
+        )
+    ).json()
+    invited = await api.post(
+        f"/v1/meetings/{meeting['id']}/invitations", json={"organization_ids": [shop["id"]]}
+    )
+    assert invited.status_code == 200, invited.text
+
+    # PostNord stops listing the shop: it closes, its certification is revoked, its invitation stays.
+    assert (
+        await api.delete(f"/v1/carriers/postnord/pickup-points/{row['id']}", headers={"Authorization": key})
+    ).status_code == 204
+    [cert] = (await api.get("/v1/certifications", params={"organization": shop["id"]})).json()["items"]
+    assert (cert["status"], cert["state_reason"]) == ("revoked", "the organization was closed")
+    invitations = (await api.get(f"/v1/meetings/{meeting['id']}/invitations")).json()["items"]
+    assert [i["organization_id"] for i in invitations] == [shop["id"]]
+
+    # Listed again: the shop comes back, with its history; the certification must be earned anew.
+    body = {k: v for k, v in row.items() if k != "id"}
+    assert (
+        await api.put(
+            f"/v1/carriers/postnord/pickup-points/{row['id']}", json=body, headers={"Authorization": key}
+        )
+    ).json()["reopened"] == 1
+    back = (await api.get(f"/v1/pickup-points/{shop['id']}")).json()
+    assert (back["status"], back["certification_status"]) == ("active", "revoked")
+    history = (await api.get(f"/v1/certifications/{cert['id']}/history")).json()
+    assert [e["kind"] for e in history["events"]] == ["revoked"]
