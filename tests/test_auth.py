@@ -199,6 +199,7 @@ async def test_every_other_route_requires_a_principal(client) -> None:
             "registration_id",
             "reminder_id",
             "certification_id",
+            "external_id",
             "address",
             "token",
         ):
