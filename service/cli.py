@@ -271,6 +271,32 @@ def certifications_notify() -> None:
 
 
 @main.group()
+def credentials() -> None:
+    """The Ed25519 key that signs certifications as verifiable credentials."""
+
+
+@credentials.command("init-key")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def credentials_init_key(path: Path) -> None:
+    """Write a new key to PATH (mode 0600) unless one is there; point TMN_CREDENTIAL_KEY_FILE at it.
+    Every server and worker of one installation must use the same key."""
+    import os
+
+    from service.certifications.credentials import IssuerKey
+
+    if path.exists():
+        key = IssuerKey.from_pem(path.read_bytes())
+        click.echo(f"kept the key in {path} (kid {key.kid})", err=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = IssuerKey.generate()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key.to_pem())
+    click.echo(f"wrote a new key to {path} (kid {key.kid})", err=True)
+
+
+@main.group()
 def keys() -> None:
     """API keys for machine clients."""
 

@@ -150,8 +150,19 @@ async def engine(backend: str, pg_databases: PgDatabases, tmp_root: Path) -> Asy
     await eng.dispose()
 
 
+@pytest.fixture(scope="session")
+def credential_key(tmp_root: Path) -> str:
+    """One signing key for the run, as production has (TMN_CREDENTIAL_KEY_FILE)."""
+    from service.certifications.credentials import IssuerKey
+
+    path = tmp_root / "credential-key.pem"
+    if not path.exists():
+        path.write_bytes(IssuerKey.generate().to_pem())
+    return str(path)
+
+
 @pytest.fixture
-def settings(engine: AsyncEngine) -> Settings:
+def settings(engine: AsyncEngine, credential_key: str) -> Settings:
     # No rate limit and no worker inside the app by default: the tests of those turn them on.
     return Settings(
         database_url=engine.url.render_as_string(hide_password=False),
@@ -159,6 +170,7 @@ def settings(engine: AsyncEngine) -> Settings:
         public_rate_limit_per_minute=0,
         worker_in_server="no",
         secret_key="tests-secret-key-for-signed-links",
+        credential_key_file=credential_key,
     )
 
 

@@ -354,3 +354,16 @@ def test_meetings_tick_and_certifications_notify(tmp_path: Path) -> None:
             "lapsed": 0,
             "messages_queued": 0,
         }
+
+
+def test_credentials_init_key_writes_once(tmp_path: Path) -> None:
+    from service.certifications.credentials import IssuerKey
+
+    path = tmp_path / "keys" / "credential-key.pem"
+    first = CliRunner().invoke(main, ["credentials", "init-key", str(path)], catch_exceptions=False)
+    assert first.exit_code == 0 and "wrote a new key" in first.output
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    kid = IssuerKey.from_pem(path.read_bytes()).kid
+    second = CliRunner().invoke(main, ["credentials", "init-key", str(path)], catch_exceptions=False)
+    assert "kept the key" in second.output and kid in second.output
+    assert IssuerKey.from_pem(path.read_bytes()).kid == kid

@@ -259,3 +259,16 @@ def test_postgresql_without_key_file_is_a_settings_error(tmp_path: Path) -> None
         IssuerKey.load_or_create(
             key_file=str(tmp_path / "missing.pem"), data_dir=str(tmp_path), embedded=False
         )
+
+
+def test_a_server_without_its_key_says_so(tmp_path) -> None:
+    """On PostgreSQL the key must be configured: a clear 503 problem, not an internal error."""
+    from service.certifications.service import issuer_key
+    from service.meetings.mail import Outside
+    from service.problems import Problem
+    from service.settings import Settings
+
+    settings = Settings(database_url="postgresql+asyncpg://tmn@db/tmn", data_dir=str(tmp_path))
+    with pytest.raises(Problem) as refused:
+        issuer_key(Outside(settings=settings))
+    assert refused.value.status_code == 503 and "TMN_CREDENTIAL_KEY_FILE" in str(refused.value.detail)

@@ -32,6 +32,7 @@ from service.organizations.models import PHYSICAL_KINDS, Organization
 from service.outbox.service import OutboxService
 from service.pluginspec import Attachment, DomainEvent
 from service.problems import Problem, invalid, not_found
+from service.settings import SettingsError
 
 ISSUING_MEETINGS = (MeetingKind.COLLABORATION_MEETING, MeetingKind.WORKPLACE_MEETING)
 ISSUER_NAME = "Tillsammans mot nätdroger (TMN)"
@@ -640,9 +641,13 @@ def issuer_key(outside: Outside) -> credentials.IssuerKey:
     s = outside.settings
     cache_key = (s.credential_key_file, s.data_dir)
     if cache_key not in _KEYS:
-        _KEYS[cache_key] = credentials.IssuerKey.load_or_create(
-            key_file=s.credential_key_file, data_dir=s.data_dir, embedded=s.is_embedded
-        )
+        try:
+            _KEYS[cache_key] = credentials.IssuerKey.load_or_create(
+                key_file=s.credential_key_file, data_dir=s.data_dir, embedded=s.is_embedded
+            )
+        except SettingsError as exc:
+            # A configuration gap, said plainly (503), not an internal error.
+            raise Problem("service-unavailable", f"credentials are not set up: {exc}") from exc
     return _KEYS[cache_key]
 
 
