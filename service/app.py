@@ -312,7 +312,7 @@ def create_app(
             store="public_rate_limit",
         )
         middleware.append(public_limit.middleware)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             ProblemTypeController,
@@ -359,6 +359,30 @@ def create_app(
         state=state,
         debug=settings.debug,
     )
+    _document_common_problems(app)
+    return app
+
+
+def _document_common_problems(app: Litestar) -> None:
+    """Every operation can answer some problems whatever it does: a body too large or unreadable,
+    a field invalid, the budget spent; and without a credential, 401 and 403. Documented on each,
+    so a client generated from the OpenAPI document knows them (and the fuzzer holds us to it)."""
+    from litestar.handlers.http_handlers import HTTPRouteHandler
+
+    from service.http import problem_responses
+
+    everywhere = problem_responses(400, 413, 422, 429)
+    signed_in = problem_responses(401, 403)
+    missing = problem_responses(404)
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            public = bool(handler.opt.get("public")) or handler.opt.get("exclude_from_auth")
+            extra = dict(everywhere) if public else {**everywhere, **signed_in}
+            if "{" in route.path:  # whatever the path names may not exist (or not for the caller)
+                extra.update(missing)
+            handler.responses = {**extra, **(handler.responses or {})}
 
 
 # The links in e-mails (meetings, unsubscribe): the routes the public budget applies to.

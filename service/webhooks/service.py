@@ -64,7 +64,11 @@ def etag(endpoint: WebhookEndpoint) -> str:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises for a port that is not a number)
+    except ValueError as exc:  # "https://[" and the like
+        raise invalid("url", "not a valid URL") from exc
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname in LOOPBACK:
