@@ -46,3 +46,6 @@ class ApiKeyCreated(ApiKey):
 
 class ApiKeyPage(Page[ApiKey]):
     """A page of API keys; `next_cursor` is null on the last page."""
+
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[ApiKey]

@@ -21,3 +21,6 @@ class AuditEvent(Output):
 
 class AuditEventPage(Page[AuditEvent]):
     """A page of audit events, newest first; `next_cursor` is null on the last page."""
+
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[AuditEvent]

@@ -66,6 +66,9 @@ class Certification(Output):
 class CertificationPage(Page[Certification]):
     """A page of certifications, by number."""
 
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Certification]
+
 
 class Period(Output):
     id: UUID

@@ -22,6 +22,12 @@ class Municipality(Output):
 class CountyPage(Page[County]):
     """A page of countys; `next_cursor` is null on the last page."""
 
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[County]
+
 
 class MunicipalityPage(Page[Municipality]):
     """A page of municipalitys; `next_cursor` is null on the last page."""
+
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Municipality]

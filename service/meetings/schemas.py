@@ -134,6 +134,9 @@ class Meeting(Output):
 class MeetingPage(Page[Meeting]):
     """A page of meetings, soonest first; `next_cursor` is null on the last page."""
 
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Meeting]
+
 
 class InvitationCreate(Input):
     """Whom to invite. `audience: "municipality"` invites every active pickup point, terminal and
@@ -172,6 +175,9 @@ class InvitationReport(Output):
 class InvitationPage(Page[Invitation]):
     """A page of invitations."""
 
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Invitation]
+
 
 class Registration(Output):
     id: UUID
@@ -190,6 +196,9 @@ class Registration(Output):
 
 class RegistrationPage(Page[Registration]):
     """A page of registrations, in the order they came in (the waitlist's order)."""
+
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Registration]
 
 
 class AttendanceRecord(Input):

@@ -95,6 +95,12 @@ class Member(Output):
 class NetworkPage(Page[Network]):
     """A page of networks; `next_cursor` is null on the last page."""
 
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Network]
+
 
 class MemberPage(Page[Member]):
     """A page of members; `next_cursor` is null on the last page."""
+
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Member]

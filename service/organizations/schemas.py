@@ -81,3 +81,6 @@ class Organization(Output):
 
 class OrganizationPage(Page[Organization]):
     """A page of organizations; `next_cursor` is null on the last page."""
+
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Organization]

@@ -30,3 +30,6 @@ class OutboxMessage(Output):
 
 class OutboxPage(Page[OutboxMessage]):
     """A page of outbox messages, newest first; `next_cursor` is null on the last page."""
+
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[OutboxMessage]

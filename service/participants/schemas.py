@@ -106,3 +106,6 @@ class ParticipantExport(Output):
 
 class ParticipantPage(Page[Participant]):
     """A page of participants; `next_cursor` is null on the last page."""
+
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Participant]

@@ -103,6 +103,9 @@ class PickupPoint(Output):
 class PickupPointPage(Page[PickupPoint]):
     """A page of pickup points, terminals and mail-carrier offices, by name."""
 
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[PickupPoint]
+
 
 class Placement(Input):
     municipality_code: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}$")]

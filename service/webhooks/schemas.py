@@ -59,6 +59,9 @@ class WebhookWithSecret(Webhook):
 class WebhookPage(Page[Webhook]):
     """A page of webhook endpoints; `next_cursor` is null on the last page."""
 
+    # Named again: the OpenAPI generator does not resolve the generic base.
+    items: list[Webhook]
+
 
 class Delivery(Output):
     id: UUID
