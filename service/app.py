@@ -42,7 +42,12 @@ from service.directory.controller import DirectoryController
 from service.directory.service import DirectoryCache
 from service.geography.controller import CountyController, MunicipalityController
 from service.health.controller import HealthController, ProblemTypeController
-from service.meetings.controller import CalendarFeedController, MeetingController, SurveyResultsController
+from service.meetings.controller import (
+    CalendarFeedController,
+    InstructorController,
+    MeetingController,
+    SurveyResultsController,
+)
 from service.meetings.mail import Outside
 from service.meetings.pages import LinkPageController
 from service.meetings.public import InvitationLinkController, RegistrationLinkController, SurveyLinkController
@@ -331,6 +336,7 @@ def create_app(
             WebhookController,
             DirectoryController,
             MeetingController,
+            InstructorController,
             SurveyResultsController,
             CalendarFeedController,
             InvitationLinkController,

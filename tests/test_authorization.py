@@ -260,6 +260,8 @@ EXPECTED: dict[str, Rule | Public] = {
     "V1SurveysTokenViewSurvey": PUBLIC,
     "V1SurveysTokenAnswerSurvey": PUBLIC_NO_CONTENT,
     "V1CertificationsListCertifications": CERT_LIST,
+    # Qualified instructors of the caller's counties (a foreign county answers an empty list).
+    "V1InstructorsListInstructors": MEET_LIST,
     "V1CertificationsCertificationIdGetCertification": CERT_ONE,
     "V1CertificationsCertificationIdHistoryCertificationHistory": CERT_ONE,
     "V1CertificationsCertificationIdCertificatePdfCertificateDocument": CERT_ONE,
@@ -988,6 +990,7 @@ class World:
             ),
             "V1SurveyResultsSurveyResults": (f"/v1/survey-results?municipality={m}", None),
             "V1CertificationsListCertifications": (f"/v1/certifications?municipality={m}", None),
+            "V1InstructorsListInstructors": (f"/v1/instructors?county={c}", None),
             "V1CertificationsCertificationIdGetCertification": (f"/v1/certifications/{p['cert']}", None),
             "V1CertificationsCertificationIdHistoryCertificationHistory": (
                 f"/v1/certifications/{p['cert']}/history",

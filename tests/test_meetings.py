@@ -442,3 +442,27 @@ async def test_a_link_does_not_reveal_or_change_people_from_elsewhere(world) -> 
     assert "Elin" not in (await public(client, "GET", f"/v1/invitations/{token}")).text
     elin = (await client.get(f"/v1/participants/{people.known_staff['id']}")).json()
     assert (elin["name"], elin["mailing_list_consent"]) == ("Elin Berg", False)
+
+
+async def test_a_coordinator_books_the_countys_instructors(world) -> None:
+    """Police and customs instructors work for the county, not for Älvsbyn: its coordinator finds
+    them in the county's list and books them, though its scope does not show them as people."""
+    client, _, people, _ = world
+    key = await client.post(
+        "/v1/api-keys", json={"name": "Älvsbyn", "role": "municipal_coordinator", "municipality_code": "2560"}
+    )
+    headers = {"Authorization": f"Bearer {key.json()['key']}"}
+    listed = (await client.get("/v1/instructors", headers=headers)).json()
+    assert {(i["name"], i["represents"]) for i in listed} >= {
+        ("Per Polis", "police"),
+        ("Tina Tull", "customs"),
+    }
+    assert "email" not in listed[0] and "phone" not in listed[0]
+    assert (await client.get("/v1/instructors", params={"county": "01"}, headers=headers)).json() == []
+    assert (await client.get(f"/v1/participants/{people.police['id']}", headers=headers)).status_code == 404
+    response = await client.post("/v1/meetings", json=collaboration_meeting(people), headers=headers)
+    assert response.status_code == 201, response.text
+    assert {i["represents"] for i in response.json()["instructors"]} == {"police", "customs"}
+    # Meetings of another municipality are not theirs to plan.
+    body = collaboration_meeting(people, network_id=people.networks["lulea"])
+    assert (await client.post("/v1/meetings", json=body, headers=headers)).status_code == 422

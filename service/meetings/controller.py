@@ -28,6 +28,7 @@ from service.http import (
     resource_response,
 )
 from service.meetings import calendar, schemas
+from service.meetings.instructors import listing as instructor_listing
 from service.meetings.invitations import InvitationService
 from service.meetings.mail import MeetingMailer, Outside
 from service.meetings.models import (
@@ -439,6 +440,28 @@ class MeetingController(Controller):
         self, request: Request[Any, Any, Any], ctx: RequestContext, meeting_id: MeetingId
     ) -> schemas.SurveyResults:
         return await SurveyService(ctx, outside(request)).for_meeting(meeting_id)
+
+
+class InstructorController(Controller):
+    path = "/v1/instructors"
+    tags = ["Meetings"]
+
+    @get(
+        "/",
+        **READ,
+        summary="Qualified instructors of your counties (police, customs, municipal), to book for meetings",
+        responses=LIST_ERRORS,
+    )
+    async def list_instructors(
+        self,
+        ctx: RequestContext,
+        county: Annotated[
+            str | None, QueryParameter(pattern=r"^[0-9]{2}$", description="One of yours")
+        ] = None,
+    ) -> list[schemas.InstructorListing]:
+        if county is not None:
+            await GeographyService(ctx).require_county(county, field="county", source="query")
+        return await instructor_listing(ctx, county)
 
 
 class SurveyResultsController(Controller):

@@ -83,6 +83,18 @@ class Instructor(Output):
     represents: str | None
 
 
+class InstructorListing(Output):
+    """A qualified instructor a coordinator may book (no e-mail or phone: reach them through TMN)."""
+
+    participant_id: UUID
+    name: str
+    organization_id: UUID | None
+    organization_name: str | None
+    county_code: str | None
+    represents: str | None
+    qualified_on: date
+
+
 class Counts(Output):
     invited: int
     declined: int

@@ -13,6 +13,7 @@ import msgspec
 from service import events
 from service.context import Context
 from service.meetings import checklists, schemas
+from service.meetings.instructors import qualified
 from service.meetings.mail import MeetingMailer, Outside
 from service.meetings.models import (
     LEVELS_OF_KIND,
@@ -239,7 +240,9 @@ class MeetingService:
             municipality_code=network.municipality_code,
             sequence=0,
         )
-        meeting.instructors = await self._instructors(data.kind, data.instructor_ids, starts_at)
+        meeting.instructors = await self._instructors(
+            data.kind, data.instructor_ids, starts_at, counties_of_network(network)
+        )
         self.ctx.session.add(meeting)
         await self.ctx.session.flush()
         return meeting
@@ -274,7 +277,10 @@ class MeetingService:
                 await ParticipantService(self.ctx).require(changes["coordinator_id"], field="coordinator_id")
             meeting.coordinator_id = changes["coordinator_id"]
         if "instructor_ids" in changes:
-            wanted = await self._instructors(meeting.kind, changes["instructor_ids"], meeting.starts_at)
+            network = await NetworkRepository(session=self.ctx.session).get(meeting.network_id)
+            wanted = await self._instructors(
+                meeting.kind, changes["instructor_ids"], meeting.starts_at, counties_of_network(network)
+            )
             if {i.participant_id for i in wanted} != {i.participant_id for i in meeting.instructors}:
                 meeting.instructors = wanted
                 meeting.updated_at = self.now  # a collection change alone would not move the ETag
@@ -602,14 +608,17 @@ class MeetingService:
         }
 
     async def _instructors(
-        self, kind: MeetingKind, ids: list[UUID], starts_at: datetime
+        self, kind: MeetingKind, ids: list[UUID], starts_at: datetime, counties: set[str] | None
     ) -> list[MeetingInstructor]:
         people = ParticipantService(self.ctx)
         out: list[MeetingInstructor] = []
         seen: set[UUID] = set()
         for i, ident in enumerate(ids):
             field = f"instructor_ids[{i}]"
-            person = await people.require(ident, field=field)
+            # A qualified instructor employed in the meeting's counties may be booked even when the
+            # booking coordinator's scope does not show them (police and customs work county-wide).
+            found = await qualified(self.ctx, counties, ident=ident)
+            person = found[0][0] if found else await people.require(ident, field=field)
             if person.id in seen:
                 raise invalid(field, "listed twice")
             seen.add(person.id)
@@ -755,6 +764,13 @@ class MeetingService:
                 county_code=meeting.municipality_code[:2] if meeting.municipality_code else None,
             ),
         )
+
+
+def counties_of_network(network: Network) -> set[str] | None:
+    """Where a network's meetings happen: its municipality's county, its counties, or anywhere."""
+    if network.municipality_code is not None:
+        return {network.municipality_code[:2]}
+    return set(network.county_codes) or None
 
 
 def _reminder(reminder: Reminder, meeting: Meeting) -> schemas.Reminder:
