@@ -1,0 +1,315 @@
+# ruff: noqa: T201
+"""The pickup-point list under load, next to a bare asyncpg handler and /health/live in the same server.
+
+    .venv/bin/python bench/api.py [--points 20000] [--seconds 10] [--connections 64] [--workers 2]
+
+Needs `wrk` (Debian's package) and PostgreSQL (TEST_DATABASE_URL or postgres@127.0.0.1). A fresh
+database gets 20,000 pickup points (bench/sync.py's synthetic data, through the real sync), then
+`uvicorn` serves the app with `--workers` processes on loopback, with one extra route: a bare
+handler that runs the list's SQL on a raw asyncpg pool and encodes the rows with msgspec. wrk
+drives, at 64 connections each:
+
+1. `/health/live` (the framework's floor),
+2. `/bench/raw-pickup-points?municipality=…` (the baseline: the same SQL, no ORM, no auth),
+3. `/v1/pickup-points?municipality=…&limit=50` as a municipal coordinator (authenticated,
+   scoped, filtered, cursor-paginated: the real thing).
+
+It prints requests per second and p99 latency for each, TMN's rate as a share of the raw
+baseline, and the server's memory (RSS of its worker processes) before and after 100,000 list
+requests and after another 100,000 (growth would show a leak). Goals (issue 10): ≥ 70 % of the
+raw rate, p99 ≤ 80 ms, RSS ≤ 200 MB and not growing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+from litestar import Request, Response, get
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+FAILED: Counter[str] = Counter()
+RAW_SQL = (
+    "SELECT id, name, kind, status, street_address, postal_code, city, latitude, longitude, "
+    "municipality_code, county_code, placement FROM organization "
+    "WHERE kind IN ('pickup_point', 'terminal', 'mail_carrier_office') AND municipality_code = $1 "
+    "ORDER BY name, id LIMIT 51"
+)
+
+
+def app_factory() -> Any:
+    """The app as `tmn serve` builds it, plus the bare baseline route (uvicorn --factory)."""
+    from service.app import create_app
+    from service.settings import Settings
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    pool: dict[str, asyncpg.Pool] = {}
+    lock = asyncio.Lock()
+
+    @get("/bench/raw-pickup-points", opt={"exclude_from_auth": True}, include_in_schema=False)
+    async def raw_pickup_points(request: Request[Any, Any, Any]) -> Response[bytes]:
+        if "pool" not in pool:
+            async with lock:  # one pool per worker, however many requests arrive first
+                if "pool" not in pool:
+                    pool["pool"] = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+        rows = await pool["pool"].fetch(RAW_SQL, request.query_params["municipality"])
+        items = [{**dict(r), "id": str(r["id"])} for r in rows[:50]]
+        return Response(msgspec.json.encode({"items": items, "limit": 50}), media_type="application/json")
+
+    app.register(raw_pickup_points)
+    return app
+
+
+def _pg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def prepare(url: str, points: int) -> tuple[str, str]:
+    """Migrate, seed, sync the points; returns the busiest municipality and a coordinator's key."""
+    from sync import generate
+
+    from service.api_keys.schemas import ApiKeyCreate
+    from service.api_keys.service import ApiKeyService
+    from service.auth.principal import Principal, Role
+    from service.context import Context
+    from service.db import create_engine, create_sessionmaker
+    from service.meetings.mail import Outside
+    from service.migrate import upgrade
+    from service.registries.sync import RegistryService
+    from service.seed import seed
+    from service.settings import Settings
+
+    settings = Settings(database_url=url, secret_key="bench-only")  # noqa: S106
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+        sessionmaker = create_sessionmaker(engine)
+        rows = generate(points, 5)
+        async with sessionmaker() as session:
+            await seed(session, demo=False)
+            ctx = Context(session=session, principal=Principal.system())
+            await RegistryService(ctx, Outside(settings=settings)).snapshot(
+                "postnord", rows, dry_run=False, force=True
+            )
+            await session.commit()
+        async with sessionmaker() as session:
+            from sqlalchemy import func, select
+
+            from service.organizations.models import Organization
+
+            code, _ = (
+                await session.execute(
+                    select(Organization.municipality_code, func.count())
+                    .group_by(Organization.municipality_code)
+                    .order_by(func.count().desc())
+                    .limit(1)
+                )
+            ).one()
+            ctx = Context(session=session, principal=Principal.system())
+            _, secret = await ApiKeyService(ctx).create(
+                ApiKeyCreate(name="bench", role=Role.MUNICIPAL_COORDINATOR, municipality_code=code)
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return str(code), str(secret)
+
+
+def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> tuple[float, float, int]:
+    """Requests per second, p99 latency in ms, and the request count of one wrk run (answers that
+    were not 2xx are counted in FAILED)."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for key, value in headers.items():
+        command += ["-H", f"{key}: {value}"]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99_value, p99_unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(p99_value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99_unit]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        FAILED[url.split("?")[0]] += int(errors.group(1))
+    return rate, p99, total
+
+
+def worker_rss_mb(master: int) -> float:
+    """Resident memory of the server's worker processes (children of uvicorn's master), in MB."""
+    total = 0
+    for pid in Path("/proc").iterdir():
+        if not pid.name.isdigit():
+            continue
+        try:
+            status = (pid / "status").read_text()
+        except OSError:
+            continue
+        if re.search(rf"^PPid:\s+{master}$", status, re.M):
+            total += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))  # type: ignore[union-attr]
+    return total / 1024
+
+
+def load(url: str, requests: int, connections: int, headers: dict[str, str]) -> int:
+    """Send about `requests` requests (wrk runs of a few seconds until the count is reached)."""
+    sent = 0
+    while sent < requests:
+        _, _, total = wrk(url, 5, connections, headers)
+        sent += total
+    return sent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--points", type=int, default=20_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--leak-requests", type=int, default=100_000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 1
+
+    name = f"tmn_bench_api_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+    asyncio.run(create())
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        print(f"syncing {args.points} pickup points into a fresh database …")
+        code, key = asyncio.run(prepare(url, args.points))
+        port = 8700 + os.getpid() % 200
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TMN_")}
+        env.update(
+            TMN_DATABASE_URL=url,
+            TMN_SECRET_KEY="bench-only",  # noqa: S106
+            TMN_RATE_LIMIT_PER_MINUTE="0",
+            TMN_WORKER_IN_SERVER="no",
+            TMN_LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT / "bench"),
+        )
+        server_log = (Path(tempfile.gettempdir()) / f"{name}.log").open("wb")
+        server = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api:app_factory",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=server_log,
+            stderr=server_log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        auth = {"Authorization": f"Bearer {key}"}
+        listed = httpx.get(
+            f"{base}/v1/pickup-points", params={"municipality": code, "limit": 50}, headers=auth
+        )
+        raw = httpx.get(f"{base}/bench/raw-pickup-points", params={"municipality": code})
+        assert listed.status_code == 200, listed.text[:300]
+        assert len(listed.json()["items"]) == 50
+        assert [i["id"] for i in listed.json()["items"]] == [i["id"] for i in raw.json()["items"]]
+
+        list_url = f"{base}/v1/pickup-points?municipality={code}&limit=50"
+        for url_ in (f"{base}/health/live", list_url):  # warm up both workers
+            wrk(url_, 2, args.connections, auth)
+        results = {
+            "health": wrk(f"{base}/health/live", args.seconds, args.connections, {}),
+            "raw": wrk(
+                f"{base}/bench/raw-pickup-points?municipality={code}", args.seconds, args.connections, {}
+            ),
+            "tmn": wrk(list_url, args.seconds, args.connections, auth),
+        }
+        rss_start = worker_rss_mb(server.pid)
+        load(list_url, args.leak_requests, args.connections, auth)
+        rss_after = worker_rss_mb(server.pid)
+        load(list_url, args.leak_requests, args.connections, auth)
+        rss_again = worker_rss_mb(server.pid)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        asyncio.run(drop())
+
+    (health, _, _), (raw_rate, raw_p99, _), (tmn_rate, tmn_p99, _) = (
+        results["health"],
+        results["raw"],
+        results["tmn"],
+    )
+    print(
+        f"machine: {os.cpu_count()} cores; server: uvicorn --workers {args.workers}; "
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s on loopback; "
+        f"{args.points} points, municipality {code}"
+    )
+    print(f"/health/live                 {health:8.0f} req/s  p99 {results['health'][1]:6.1f} ms")
+    print(f"raw asyncpg, same SQL        {raw_rate:8.0f} req/s  p99 {raw_p99:6.1f} ms")
+    print(
+        f"/v1/pickup-points (scoped)   {tmn_rate:8.0f} req/s  p99 {tmn_p99:6.1f} ms  "
+        f"({tmn_rate / raw_rate:.0%} of raw)"
+    )
+    print(
+        f"worker RSS: {rss_start:.0f} MB at start, "
+        f"{rss_after:.0f} MB after {args.leak_requests} list requests, "
+        f"{rss_again:.0f} MB after {args.leak_requests} more"
+    )
+    if FAILED:
+        print(f"answers that were not 2xx: {dict(FAILED)} (server log: {server_log.name})")
+    goals: dict[str, bool] = {}
+    goals["≥ 70 % of the raw rate"] = tmn_rate >= 0.7 * raw_rate
+    goals["p99 ≤ 80 ms"] = tmn_p99 <= 80
+    goals["RSS ≤ 200 MB per worker"] = rss_again / max(args.workers, 1) <= 200
+    goals["RSS not growing (< 10 % over the second 100k)"] = rss_again <= rss_after * 1.10
+    for goal, met in goals.items():
+        print(f"goal {'met   ' if met else 'MISSED'} {goal}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
