@@ -115,8 +115,6 @@ def test_a_given_database_url_is_used_as_is(tmp_path: Path) -> None:
 
 def test_every_setting_is_in_the_readme() -> None:
     """The README's configuration table names every TMN_* variable the code reads."""
-    from pathlib import Path
-
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     missing = [
         f"TMN_{name.upper()}" for name in Settings.__struct_fields__ if f"`TMN_{name.upper()}`" not in readme
