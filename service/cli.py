@@ -178,6 +178,29 @@ def seed(demo: bool) -> None:
     click.echo(_run(go), err=True)
 
 
+async def _chore(settings: Settings, chore: Callable[[Any, Any], Coroutine[Any, Any, Any]]) -> str:
+    """Run one of the worker's chores once, as the worker would (plugins, directory cache), and
+    print its report as JSON; a problem it raises is the command's error message."""
+    from service.directory.service import DirectoryCache
+    from service.meetings.mail import Outside
+    from service.pluginhost import PluginHost
+
+    await _require_migrated(settings)
+    engine = create_engine(settings)
+    try:
+        outside = Outside(
+            settings=settings,
+            plugins=PluginHost(settings),
+            directory_cache=DirectoryCache(ttl=settings.directory_cache_seconds),
+        )
+        report = await chore(create_sessionmaker(engine), outside)
+    except Problem as exc:
+        raise click.ClickException(str(exc.detail)) from exc
+    finally:
+        await engine.dispose()
+    return json.dumps(msgspec.to_builtins(report), ensure_ascii=False)
+
+
 @main.group()
 def meetings() -> None:
     """Meeting chores that the worker also runs on its own schedule."""
@@ -186,26 +209,9 @@ def meetings() -> None:
 @meetings.command("tick")
 def meetings_tick() -> None:
     """Queue due reminders and pass lapsed seat offers on, once; safe to run at any time."""
-    from service.directory.service import DirectoryCache
-    from service.meetings.mail import Outside
     from service.meetings.ticker import run_tick
-    from service.pluginhost import PluginHost
 
-    async def go(settings: Settings) -> str:
-        await _require_migrated(settings)
-        engine = create_engine(settings)
-        try:
-            outside = Outside(
-                settings=settings,
-                plugins=PluginHost(settings),
-                directory_cache=DirectoryCache(ttl=settings.directory_cache_seconds),
-            )
-            report = await run_tick(create_sessionmaker(engine), outside)
-        finally:
-            await engine.dispose()
-        return json.dumps(msgspec.to_builtins(report))
-
-    click.echo(_run(go))
+    click.echo(_run(lambda settings: _chore(settings, run_tick)))
 
 
 @main.command()
@@ -214,30 +220,12 @@ def meetings_tick() -> None:
 @click.option("--force", is_flag=True, help="Apply even past the safety limits (many errors or closures).")
 def sync(carrier: str, dry_run: bool, force: bool) -> None:
     """Pull CARRIER's pickup points from its registry (a registry plugin) and apply them."""
-    from service.directory.service import DirectoryCache
-    from service.meetings.mail import Outside
-    from service.pluginhost import PluginHost
     from service.registries.pull import run_sync
 
-    async def go(settings: Settings) -> str:
-        await _require_migrated(settings)
-        engine = create_engine(settings)
-        try:
-            outside = Outside(
-                settings=settings,
-                plugins=PluginHost(settings),
-                directory_cache=DirectoryCache(ttl=settings.directory_cache_seconds),
-            )
-            report = await run_sync(
-                create_sessionmaker(engine), outside, carrier, dry_run=dry_run, force=force
-            )
-        except Problem as exc:
-            raise click.ClickException(str(exc.detail)) from exc
-        finally:
-            await engine.dispose()
-        return json.dumps(msgspec.to_builtins(report), ensure_ascii=False)
+    async def pull(sessionmaker: Any, outside: Any) -> Any:
+        return await run_sync(sessionmaker, outside, carrier, dry_run=dry_run, force=force)
 
-    click.echo(_run(go))
+    click.echo(_run(lambda settings: _chore(settings, pull)))
 
 
 @main.group()
@@ -249,25 +237,8 @@ def certifications() -> None:
 def certifications_notify() -> None:
     """Record and e-mail certifications that became due or lapsed; a second run changes nothing."""
     from service.certifications.notify import run_notify
-    from service.directory.service import DirectoryCache
-    from service.meetings.mail import Outside
-    from service.pluginhost import PluginHost
 
-    async def go(settings: Settings) -> str:
-        await _require_migrated(settings)
-        engine = create_engine(settings)
-        try:
-            outside = Outside(
-                settings=settings,
-                plugins=PluginHost(settings),
-                directory_cache=DirectoryCache(ttl=settings.directory_cache_seconds),
-            )
-            report = await run_notify(create_sessionmaker(engine), outside)
-        finally:
-            await engine.dispose()
-        return json.dumps(msgspec.to_builtins(report))
-
-    click.echo(_run(go))
+    click.echo(_run(lambda settings: _chore(settings, run_notify)))
 
 
 @main.group()

@@ -13,7 +13,7 @@ import msgspec
 from service import events
 from service.context import Context
 from service.meetings import checklists, schemas
-from service.meetings.instructors import qualified
+from service.meetings.instructors import REPRESENTS, qualified
 from service.meetings.mail import MeetingMailer, Outside
 from service.meetings.models import (
     LEVELS_OF_KIND,
@@ -41,7 +41,7 @@ from service.meetings.times import TIMEZONE, NonexistentTime, from_input, local,
 from service.networks.models import Network
 from service.networks.repository import NetworkRepository
 from service.networks.service import NetworkService
-from service.organizations.models import Organization, OrganizationKind
+from service.organizations.models import Organization
 from service.participants.models import Participant, ParticipantRole, ParticipantRoleKind
 from service.participants.service import ParticipantService
 from service.pluginspec import DomainEvent
@@ -64,11 +64,6 @@ MINUTES_STATES = (S.HELD, S.CLOSED)
 NOTIFIED_FIELDS = ("starts_at", "ends_at", "venue", "online_url")
 MAX_LENGTH = timedelta(hours=24)
 # Instructors represent these authorities; a collaboration meeting needs the police.
-REPRESENTS = {
-    OrganizationKind.POLICE: "police",
-    OrganizationKind.CUSTOMS: "customs",
-    OrganizationKind.MUNICIPALITY: "municipality",
-}
 DEFAULT_REMINDERS = ((7 * 24 * 60, ReminderAudience.NOT_ANSWERED), (24 * 60, ReminderAudience.REGISTERED))
 
 
@@ -131,7 +126,7 @@ class MeetingService:
         instructors = await self._instructor_rows([p.participant_id for m in meetings for p in m.instructors])
         out = []
         for m in meetings:
-            facts = await self._facts(m) if items.get(m.id) else {}
+            facts = await self._facts(m, counts.get(m.id, {}), instructors) if items.get(m.id) else {}
             done = sum(1 for i in items.get(m.id, []) if _is_done(i, facts))
             c = counts.get(m.id, {})
             out.append(
@@ -523,13 +518,19 @@ class MeetingService:
             items=out,
         )
 
-    async def _facts(self, meeting: Meeting) -> dict[str, Any]:
-        """What TMN sees done, for the automatic checklist items: a time when it has one, else a flag."""
-        represented = {
-            i.represents
-            for i in (await self._instructor_rows([p.participant_id for p in meeting.instructors])).values()
-        }
-        counts = (await self.repo.counts([meeting.id])).get(meeting.id, {})
+    async def _facts(
+        self,
+        meeting: Meeting,
+        counts: dict[str, int] | None = None,
+        instructors: dict[UUID, schemas.Instructor] | None = None,
+    ) -> dict[str, Any]:
+        """What TMN sees done, for the automatic checklist items: a time when it has one, else a
+        flag. A page of meetings passes the counts and instructors it already read."""
+        if instructors is None:
+            instructors = await self._instructor_rows([p.participant_id for p in meeting.instructors])
+        if counts is None:
+            counts = (await self.repo.counts([meeting.id])).get(meeting.id, {})
+        represented = {instructors[p.participant_id].represents for p in meeting.instructors}
         return {
             "instructors_booked": "police" in represented or None,
             "customs_instructor": "customs" in represented or None,

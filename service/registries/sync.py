@@ -215,15 +215,14 @@ class RegistryService:
             errors=errors[:MAX_ROW_ERRORS_SHOWN],
         )
         if dry_run:
-            report.joined_existing_shop = len(create) - len(
-                await self._new_shops(carrier, create, count_only=True)
-            )
+            report.joined_existing_shop = len(await self._match(carrier, create))
             return report
         now = self.ctx.clock()
         report.joined_existing_shop = await self._create(carrier, create, now)
         await self._change(change, existing, now)
         await self._close([v[0] for v in close], now)
-        await self._touch(carrier.id, [existing[r.point.id][0] for r in valid if r.point.id in existing], now)
+        if existing:
+            await self._touch(carrier.id, now)
         await self._settle_shops({v[1] for v in close} | {existing[r.point.id][1] for r in reopen})
         session.add(
             AuditEvent(
@@ -242,11 +241,6 @@ class RegistryService:
         await session.flush()
         REGISTRY_SYNCS.labels(carrier=code, outcome="applied").inc()
         return report
-
-    async def _new_shops(self, carrier: Carrier, create: list[Row], *, count_only: bool = False) -> list[Row]:
-        """The rows that need a new organization (no shop of another carrier matches them)."""
-        matched = await self._match(carrier, create)
-        return [r for r in create if r.point.id not in matched]
 
     async def _match(self, carrier: Carrier, create: list[Row]) -> dict[str, UUID]:
         if not create:
@@ -491,15 +485,14 @@ class RegistryService:
                 .values(status=PointStatus.CLOSED, closed_at=now, updated_at=now, version=table.c.version + 1)
             )
 
-    async def _touch(self, carrier_id: UUID, point_ids: list[UUID], now: datetime) -> None:
-        """Everything the snapshot listed was seen now (unchanged rows too)."""
-        table = POINTS
-        if point_ids:
-            await self.ctx.session.execute(
-                update(table)
-                .where(table.c.carrier_id == carrier_id, table.c.status == PointStatus.OPEN)
-                .values(last_seen_at=now)
-            )
+    async def _touch(self, carrier_id: UUID, now: datetime) -> None:
+        """Everything the snapshot listed was seen now (unchanged rows too): after the closures,
+        the carrier's open points are exactly those."""
+        await self.ctx.session.execute(
+            update(POINTS)
+            .where(POINTS.c.carrier_id == carrier_id, POINTS.c.status == PointStatus.OPEN)
+            .values(last_seen_at=now)
+        )
 
     async def _settle_shops(self, org_ids: set[UUID]) -> None:
         """A shop with no open listing left has closed (archived; its certification revoked); a
