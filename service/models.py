@@ -28,6 +28,7 @@ from service.organizations.models import Organization
 from service.outbox.models import EmailHold, OutboxMessage
 from service.participants.models import Employment, Participant, ParticipantRole
 from service.registries.models import Carrier, CarrierPoint
+from service.reports.models import MunicipalityDecision
 from service.webhooks.models import WebhookEndpoint
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Meeting",
     "MeetingInstructor",
     "Municipality",
+    "MunicipalityDecision",
     "Network",
     "NetworkCounty",
     "NetworkMember",

@@ -36,6 +36,9 @@ from service.organizations.service import OrganizationService
 from service.participants.models import ParticipantRoleKind as R
 from service.participants.schemas import ParticipantCreate
 from service.participants.service import ParticipantService
+from service.reports.models import DecidingParty
+from service.reports.schemas import DecidingBody, DecisionWrite
+from service.reports.service import ReportService
 from service.settings import Settings
 
 INSTRUCTOR_TRAINING_DAY = date(2026, 4, 15)
@@ -450,6 +453,23 @@ async def _create_demo(ctx: Context) -> None:
             await member(mailing, who, MemberRole.MEMBER)
 
     await _demo_meetings(ctx, local, alvsbyn_coord, lulea_coord, police_1, police_2, customs_1)
+    await _demo_decisions(ctx)
+
+
+async def _demo_decisions(ctx: Context) -> None:
+    """Step 1 for the demo's two towns: recorded decisions, so the dashboard's map has colour."""
+    reports = ReportService(ctx)
+    for code, town, reference in (
+        ("2560", "Älvsbyn", "KS 2026/41 § 7"),
+        ("2580", "Luleå", "KS 2026/112 § 3"),
+    ):
+        bodies = [
+            DecidingBody(party=DecidingParty.MUNICIPALITY, name=f"Kommunstyrelsen i {town}"),
+            DecidingBody(party=DecidingParty.POLICE, name="Polisregion Nord"),
+            DecidingBody(party=DecidingParty.CUSTOMS, name="Tullverket, region Norr"),
+        ]
+        data = DecisionWrite(decided_on=INSTRUCTOR_TRAINING_DAY, bodies=bodies, document_reference=reference)
+        await reports.record_decision(code, data, None)
 
 
 def _slug(name: str) -> str:

@@ -24,7 +24,9 @@ from tests.helpers import error_fields, problem
 # e-mails open (unsubscribe; a meeting's invitation, registration and survey, as JSON under /v1/
 # and as the small HTML pages at /rsvp/, /seat/ and /survey/, which are not in the OpenAPI document),
 # and a certification's public check from its sticker with the keys and status lists of credentials.
+# The dashboard's pages check the sign-in cookie themselves (a browser sends no bearer header).
 PUBLIC_PREFIXES = (
+    "/dashboard",
     "/health/",
     "/docs",
     "/problems",

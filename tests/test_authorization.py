@@ -160,6 +160,14 @@ PUSH_CLOSE = row(DENY, DENY, DENY, DENY, (204, 403), DENY, DENY)
 PICKUP_ONE = row(OK, HIDDEN, HIDDEN, HIDDEN, OK, HIDDEN, DENY)
 PICKUP_SPLIT = row(CREATED, (201, 404), (201, 404), DENY, DENY, DENY, DENY)
 
+# Reports hold the places in the caller's scope: a foreign municipality asked for by name does not
+# exist for them; roll-ups of a foreign county hold no group. Decisions (step 1) lie in their
+# municipality; coordinators record them, instructors and viewers read them.
+REPORT_ONE = row(OK, HIDDEN, HIDDEN, HIDDEN, DENY, HIDDEN, DENY)
+REPORT_ROLLUP = row(OK, OK, OK, OK, DENY, OK, DENY)
+DECISION_WRITE = row(OK, HIDDEN, HIDDEN, DENY, DENY, DENY, DENY)
+DECISION_DELETE = row(NO_CONTENT, (204, 404), (204, 404), DENY, DENY, DENY, DENY)
+
 EXPECTED: dict[str, Rule | Public] = {
     "HealthLiveLive": PUBLIC,
     "HealthReadyReady": PUBLIC,
@@ -287,6 +295,62 @@ EXPECTED: dict[str, Rule | Public] = {
     "V1PickupPointsOrganizationIdPlacementPlacePickupPoint": ORG_CHANGE,
     "V1PickupPointsOrganizationIdMergeMergePickupPoints": ORG_CHANGE,
     "V1PickupPointsOrganizationIdSplitSplitPickupPoint": PICKUP_SPLIT,
+    "V1MunicipalitiesCodeProgressMunicipalityProgress": REPORT_ONE,
+    "V1MunicipalitiesCodeDecisionGetDecision": REPORT_ONE,
+    "V1MunicipalitiesCodeDecisionPutDecision": DECISION_WRITE,
+    "V1MunicipalitiesCodeDecisionDeleteDecision": DECISION_DELETE,
+    **{
+        f"V1Reports{name}": REPORT_ONE
+        for name in (
+            "ProgressProgress",
+            "ProgressCsvProgressCsv",
+            "ProgressGeojsonProgressGeojson",
+            "CoverageCoverage",
+            "CoverageCsvCoverageCsv",
+            "CoverageGeojsonCoverageGeojson",
+            "CoverageUnreachedUnreached",
+            "CoverageUnreachedCsvUnreachedCsv",
+            "CoverageUnreachedGeojsonUnreachedGeojson",
+            "EvaluationsEvaluations",
+            "EvaluationsCsvEvaluationsCsv",
+        )
+    },
+    **{
+        f"V1Reports{name}": REPORT_ROLLUP
+        for name in (
+            "ProgressRollupProgressRollup",
+            "ProgressRollupCsvProgressRollupCsv",
+            "ProgressRollupGeojsonProgressRollupGeojson",
+            "CoverageRollupCoverageRollup",
+            "CoverageRollupCsvCoverageRollupCsv",
+            "CoverageRollupGeojsonCoverageRollupGeojson",
+        )
+    },
+}
+
+REPORT_PATHS = {
+    "V1ReportsProgressProgress": "progress",
+    "V1ReportsProgressCsvProgressCsv": "progress.csv",
+    "V1ReportsProgressGeojsonProgressGeojson": "progress.geojson",
+    "V1ReportsCoverageCoverage": "coverage",
+    "V1ReportsCoverageCsvCoverageCsv": "coverage.csv",
+    "V1ReportsCoverageGeojsonCoverageGeojson": "coverage.geojson",
+    "V1ReportsCoverageUnreachedUnreached": "coverage/unreached",
+    "V1ReportsCoverageUnreachedCsvUnreachedCsv": "coverage/unreached.csv",
+    "V1ReportsCoverageUnreachedGeojsonUnreachedGeojson": "coverage/unreached.geojson",
+    "V1ReportsEvaluationsEvaluations": "evaluations",
+    "V1ReportsEvaluationsCsvEvaluationsCsv": "evaluations.csv",
+    "V1ReportsProgressRollupProgressRollup": "progress/rollup",
+    "V1ReportsProgressRollupCsvProgressRollupCsv": "progress/rollup.csv",
+    "V1ReportsProgressRollupGeojsonProgressRollupGeojson": "progress/rollup.geojson",
+    "V1ReportsCoverageRollupCoverageRollup": "coverage/rollup",
+    "V1ReportsCoverageRollupCsvCoverageRollupCsv": "coverage/rollup.csv",
+    "V1ReportsCoverageRollupGeojsonCoverageRollupGeojson": "coverage/rollup.geojson",
+}
+DECISION = {
+    "decided_on": "2027-02-01",
+    "bodies": [{"party": "municipality", "name": "Kommunstyrelsen"}],
+    "document_reference": "KS 2027/1 § 1",
 }
 
 # Lists and the world object (a key of Place.ids) a 2xx answer must name when the caller's scope
@@ -512,6 +576,7 @@ class World:
             if meetings:
                 await self.meetings(place)
                 p["cert"], p["verify"] = await self.certification(place)
+            await self.decision(place)
         self.key_id = (await self.post("/v1/api-keys", {"name": "a viewer's key", "role": "viewer"}))["id"]
 
     async def meetings(self, place: Place) -> None:
@@ -531,6 +596,13 @@ class World:
         # registration) are still taken once a meeting is held, so it serves those too.
         held = await self.meeting(place, "held", starts=STARTED, register=True)
         p["held"], p["checkin"] = held["meeting"], self.checkin_code(held["registration"])
+
+    async def decision(self, place: Place) -> str:
+        """The place's decision (step 1), recorded again if a request removed it."""
+        path = f"/v1/municipalities/{place.municipality}/decision"
+        response = await self.client.put(path, json=DECISION)
+        assert response.status_code in (200, 201), response.text
+        return path
 
     # --- fresh objects, so a request that changes or ends something disturbs no other ---------
 
@@ -1042,6 +1114,17 @@ class World:
                 {k: v for k, v in place.row.items() if k != "id"},
             ),
             "V1PickupPointsListPickupPoints": (f"/v1/pickup-points?municipality={m}", None),
+            "V1MunicipalitiesCodeProgressMunicipalityProgress": (f"/v1/municipalities/{m}/progress", None),
+            **{
+                op: (f"/v1/reports/{path}?municipality={m}", None)
+                for op, path in REPORT_PATHS.items()
+                if EXPECTED[op] is REPORT_ONE
+            },
+            **{
+                op: (f"/v1/reports/{path}?county={place.county}", None)
+                for op, path in REPORT_PATHS.items()
+                if EXPECTED[op] is REPORT_ROLLUP
+            },
             "V1PickupPointsGeojsonPickupPointsGeojson": (f"/v1/pickup-points/geojson?municipality={m}", None),
             "V1PickupPointsOrganizationIdGetPickupPoint": (f"/v1/pickup-points/{p['listed']}", None),
             "V1PickupPointsOrganizationIdPlacementPlacePickupPoint": (
@@ -1114,6 +1197,12 @@ class World:
             "V1RegistrationsTokenAcceptAcceptOffer": lambda: self._path(
                 "/v1/registrations/{}/accept", self._offered_seat(place)
             ),
+            # Each finds the place's decision recorded (a delete before it may have removed it).
+            "V1MunicipalitiesCodeDecisionGetDecision": lambda: self._path("{}", self.decision(place)),
+            "V1MunicipalitiesCodeDecisionPutDecision": lambda: self._path(
+                "{}", self.decision(place), DECISION
+            ),
+            "V1MunicipalitiesCodeDecisionDeleteDecision": lambda: self._path("{}", self.decision(place)),
             # Decisions change a certification's state: each gets one in the state it starts from.
             "V1CertificationsCertificationIdSuspendSuspendCertification": lambda: self._path(
                 "/v1/certifications/{}/suspend",

@@ -39,6 +39,10 @@ class Permission(enum.StrEnum):
     CERTIFICATIONS_WRITE = "certifications:write"
     # A carrier's integration sends its own list of pickup points (snapshot or deltas).
     REGISTRY_PUSH = "registry:push"
+    # Progress, coverage and evaluation reports, and the dashboard that shows them.
+    REPORTS_READ = "reports:read"
+    # Recording a municipality's decision to use the method (step 1 of five).
+    DECISIONS_WRITE = "decisions:write"
 
 
 P = Permission
@@ -59,6 +63,8 @@ _COORDINATOR = frozenset(
         P.MEETINGS_ATTENDANCE,
         P.CERTIFICATIONS_READ,
         P.CERTIFICATIONS_WRITE,
+        P.REPORTS_READ,
+        P.DECISIONS_WRITE,
     }
 )
 
@@ -77,6 +83,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.MEETINGS_READ,
             P.MEETINGS_ATTENDANCE,
             P.CERTIFICATIONS_READ,
+            P.REPORTS_READ,
         }
     ),
     # A carrier's integration sees its own pickup points only (rows narrowed by carrier).
@@ -92,6 +99,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.DIRECTORY_READ,
             P.MEETINGS_READ,
             P.CERTIFICATIONS_READ,
+            P.REPORTS_READ,
         }
     ),
     Role.AUDITOR: frozenset({P.AUDIT_READ}),
@@ -103,7 +111,8 @@ def allowed(principal: Principal, permission: Permission) -> bool:
 
 
 def _guard_for(permission: Permission) -> Any:
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # Async although it awaits nothing: Litestar runs a sync guard in a worker thread.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal) or not allowed(principal, permission):
             raise Problem("forbidden", f"your role may not do this (needs {permission.value})")
