@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from service.settings import Settings, SettingsError
 
 T = TypeVar("T")
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
+GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
 def _settings() -> Settings:
@@ -86,6 +87,29 @@ async def _require_migrated(settings: Settings) -> None:
         )
 
 
+@contextmanager
+def _exit_cleanly_on_stop_signals() -> Iterator[None]:
+    """Make SIGTERM and SIGINT end `tmn serve` with status 0.
+
+    uvicorn takes these signals over while it serves: it stops accepting connections, lets the
+    requests in flight finish (timeout_graceful_shutdown), runs the app's shutdown, then puts the
+    handlers it found back and raises the signal again. With the default handlers that second
+    raise kills the process (status -15, or a KeyboardInterrupt), so a clean stop looked like a
+    crash to process managers. The handlers it finds are these, which exit with 0 (and, in the
+    moment before uvicorn takes over, simply stop the process)."""
+    import signal
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @click.group()
 def main() -> None:
     """TMN: the coordination API for Tillsammans mot nätdroger."""
@@ -109,19 +133,40 @@ def serve(host: str, port: int, workers: int, reload: bool, demo: bool) -> None:
         asyncio.run(_require_migrated(settings))
         if demo:
             click.echo(asyncio.run(_seed(settings, True)), err=True)
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=None if reload else workers,
-        reload=reload,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "proxy_headers": True,
         # The app logs one line per request itself, without query strings (personal data).
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+        "access_log": False,
+        # On SIGTERM: stop accepting, let requests in flight finish for up to this long.
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    if workers > 1 and not reload:
+        _serve_workers("service.app:create_app", workers=workers, **options)
+        return
+    with _exit_cleanly_on_stop_signals():
+        uvicorn.run("service.app:create_app", workers=None if reload else workers, reload=reload, **options)
+
+
+def _serve_workers(app: str, *, workers: int, **options: Any) -> None:
+    """uvicorn's process supervisor, with one change: on SIGTERM it closes its own copy of the
+    listening socket before it stops the workers. Otherwise the port stays open while they finish
+    their requests, and new connections wait in the backlog until they are reset, instead of being
+    refused at once (so that a proxy tries another replica)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        def terminate_all(self) -> None:
+            for sock in self.sockets:
+                sock.close()
+            super().terminate_all()
+
+    config = uvicorn.Config(app, workers=workers, **options)
+    Supervisor(config, sockets=[config.bind_socket()]).run()
 
 
 @main.command()
@@ -146,10 +191,17 @@ def worker() -> None:
         ticker = MeetingTicker(
             sessionmaker, Outside(settings=settings, plugins=host, directory_cache=directory)
         )
+
+        def stop() -> None:
+            # Both stop after what they are doing: the outbox finishes (and records) the batch it
+            # leased, so no message stays claimed; the ticker finishes its tick.
+            outbox.stop()
+            ticker.stop()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, outbox.stop)
-            loop.add_signal_handler(sig, ticker.stop)
+            # One handler per signal: a second add_signal_handler would replace the first.
+            loop.add_signal_handler(sig, stop)
         click.echo(f"worker {outbox.name} delivering through {settings.email_transport}", err=True)
         try:
             await asyncio.gather(outbox.run(), ticker.run())

@@ -8,6 +8,7 @@ end, so every write request is exactly one transaction.
 from __future__ import annotations
 
 import enum
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase, orm_registry
 from sqlalchemy import ColumnElement, Integer, MetaData, String, event
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -68,6 +71,47 @@ def is_sqlite_url(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+DB_CONNECT_TIMEOUT_SECONDS = 5.0
+
+# SQLSTATEs that mean "the database is not there right now", not "the statement is wrong":
+# class 08 (connection exception), 57P01-57P03 (admin or crash shutdown, cannot connect now: the
+# server is stopping or starting) and 53300 (too many connections).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached or lost the connection (it restarts,
+    it is down, the pool is exhausted), as opposed to an error in what was asked of it. Looks
+    through SQLAlchemy's wrapper and the exceptions' causes: asyncpg's errors arrive wrapped when
+    a statement fails and raw when a connection attempt fails."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen or len(seen) > 20:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OperationalError) and type(current.orig).__module__ == "sqlite3":
+            # SQLite says OperationalError for a bad statement too ("no such table"); only a
+            # busy or missing database file is "unavailable" there.
+            return any(w in str(current.orig) for w in ("locked", "busy", "unable to open"))
+        if isinstance(current, (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (ConnectionError, TimeoutError, socket.gaierror)):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES):
+            return True
+        # asyncpg's InterfaceError: "connection is closed", "connection was closed in the middle
+        # of operation" (by name, so this module does not import the driver).
+        if type(current).__name__ == "InterfaceError" and type(current).__module__.startswith("asyncpg"):
+            return True
+        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return False
+
+
 def create_engine(settings: Settings, *, poolclass: Any = None) -> AsyncEngine:
     url = settings.effective_database_url
     if is_sqlite_url(url):
@@ -80,7 +124,18 @@ def create_engine(settings: Settings, *, poolclass: Any = None) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     # hide_parameters: bound values (names, e-mails) never reach logs or exception texts.
-    kwargs: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": True, "hide_parameters": True}
+    # pool_pre_ping: a pooled connection is checked before use, so after PostgreSQL restarts the
+    # dead ones are dropped (the whole pool is invalidated on the first) instead of failing a
+    # request; `timeout` bounds a connection attempt (asyncpg's default is 60 s), so a database
+    # host that does not answer costs a request seconds (a 503) rather than a minute.
+    kwargs: dict[str, Any] = {
+        "echo": settings.db_echo,
+        "pool_pre_ping": True,
+        "hide_parameters": True,
+        # JIT compiling pays off for long analytic scans, not for an API's short queries: on the
+        # reports it cost more than the query itself (bench/reports.py), so it is off.
+        "connect_args": {"timeout": DB_CONNECT_TIMEOUT_SECONDS, "server_settings": {"jit": "off"}},
+    }
     if poolclass is not None:
         kwargs["poolclass"] = poolclass
     else:

@@ -21,6 +21,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from service.db import database_unavailable
+
 logger = structlog.get_logger("tmn.problems")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -307,7 +309,32 @@ def _integrity_handler(request: Request[Any, Any, Any], exc: IntegrityError) -> 
     return problem_response(request, "conflict", "the change conflicts with existing data")
 
 
+# How long a client should wait before trying again while the database is away: PostgreSQL
+# restarts (a failover, a minor upgrade) take a few seconds.
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def _unavailable_response(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemBody]:
+    logger.warning(
+        "database unavailable",
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+        request_id=request.scope.get("tmn_request_id"),
+    )
+    return problem_response(
+        request,
+        "service-unavailable",
+        "the database is not available right now; try again shortly",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def _internal_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[ProblemBody]:
+    if database_unavailable(exc):
+        # The database restarts, is down, or no connection is free: nothing to fix in the request,
+        # and the transaction was rolled back; say so (503) rather than an internal error.
+        return _unavailable_response(request, exc)
     # The exception's type and where it happened, never its message: messages can carry values.
     logger.error(
         "unhandled error",
