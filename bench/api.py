@@ -5,17 +5,22 @@
 
 Needs `wrk` (Debian's package) and PostgreSQL (TEST_DATABASE_URL or postgres@127.0.0.1). A fresh
 database gets 20,000 pickup points (bench/sync.py's synthetic data, through the real sync), then
-`uvicorn` serves the app with `--workers` processes on loopback, with one extra route: a bare
-handler that runs the list's SQL on a raw asyncpg pool and encodes the rows with msgspec. wrk
-drives, at 64 connections each:
+`uvicorn` serves the app with `--workers` processes on loopback (TMN_DB_POOL_SIZE 10, as the
+raw pool's size), with two extra routes: bare handlers on a raw asyncpg pool that encode
+their rows with msgspec. wrk drives, at 64 connections each:
 
 1. `/health/live` (the framework's floor),
-2. `/bench/raw-pickup-points?municipality=…` (the baseline: the same SQL, no ORM, no auth),
-3. `/v1/pickup-points?municipality=…&limit=50` as a municipal coordinator (authenticated,
+2. `/bench/raw-pickup-points?municipality=…` (the baseline: the list's own SQL, one statement
+   joining the page to its certification and listings, rows grouped into points; no ORM, no auth),
+3. `/bench/raw-organizations?municipality=…` (the earlier baseline: the organizations' columns
+   only, without listings or certification; shown for comparison),
+4. `/v1/pickup-points?municipality=…&limit=50` as a municipal coordinator (authenticated,
    scoped, filtered, cursor-paginated: the real thing).
 
-It prints requests per second and p99 latency for each, TMN's rate as a share of the raw
-baseline, and the server's memory (RSS of its worker processes) before and after 100,000 list
+Each route runs `--rounds` times (3), the four in turn, and each figure is the median of its
+rounds. It prints requests per second and p99 latency for each, TMN's rate as a share of the raw
+baseline, the answers that were not 2xx by route and status (and wrk's socket errors), and the
+server's memory (RSS of its worker processes) before and after 100,000 list
 requests and after another 100,000 (growth would show a leak). Goals (issue 10): ≥ 70 % of the
 raw rate, p99 ≤ 80 ms, RSS ≤ 200 MB and not growing.
 """
@@ -27,6 +32,7 @@ import asyncio
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,8 +60,28 @@ RAW_SQL = (
 )
 
 
+def list_sql(code: str) -> tuple[str, list[Any]]:
+    """The list's own statement (service/registries/points.py) for a coordinator of `code`
+    filtering by `code`, rendered for asyncpg: the SQL text and its arguments."""
+    from sqlalchemy.dialects import postgresql
+
+    from service.auth.principal import Principal, Role
+    from service.registries.points import _page_statement
+
+    principal = Principal.for_role(
+        id="bench", name="bench", role=Role.MUNICIPAL_COORDINATOR, municipality=code
+    )
+    params: dict[str, Any] = {"limit": 51, "municipality": code}
+    compiled = (
+        _page_statement(principal, params, None)
+        .params(params)
+        .compile(dialect=postgresql.asyncpg.dialect(), compile_kwargs={"render_postcompile": True})
+    )
+    return compiled.string, [compiled.params[name] for name in compiled.positiontup or ()]
+
+
 def app_factory() -> Any:
-    """The app as `tmn serve` builds it, plus the bare baseline route (uvicorn --factory)."""
+    """The app as `tmn serve` builds it, plus the bare baseline routes (uvicorn --factory)."""
     from service.app import create_app
     from service.settings import Settings
 
@@ -63,20 +89,74 @@ def app_factory() -> Any:
     app = create_app(settings)
     dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     pool: dict[str, asyncpg.Pool] = {}
+    statements: dict[str, tuple[str, list[Any]]] = {}
     lock = asyncio.Lock()
 
-    @get("/bench/raw-pickup-points", opt={"exclude_from_auth": True}, include_in_schema=False)
-    async def raw_pickup_points(request: Request[Any, Any, Any]) -> Response[bytes]:
+    async def raw_pool() -> asyncpg.Pool:
         if "pool" not in pool:
             async with lock:  # one pool per worker, however many requests arrive first
                 if "pool" not in pool:
                     pool["pool"] = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
-        rows = await pool["pool"].fetch(RAW_SQL, request.query_params["municipality"])
+        return pool["pool"]
+
+    @get("/bench/raw-pickup-points", opt={"exclude_from_auth": True}, include_in_schema=False)
+    async def raw_pickup_points(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """The list's SQL (one statement: the page joined to certification and listings), the
+        joined rows grouped into points with their listings, encoded with msgspec."""
+        code = request.query_params["municipality"]
+        if code not in statements:
+            statements[code] = list_sql(code)
+        sql, args = statements[code]
+        rows = await (await raw_pool()).fetch(sql, *args)
+        items: list[dict[str, Any]] = []
+        for r in rows:
+            if not items or items[-1]["id"] != r["id"]:
+                items.append({**{k: r[k] for k in ORG_KEYS}, "listings": []})
+            if r["listing_id"] is not None:
+                items[-1]["listings"].append({k: r[k] for k in LISTING_KEYS})
+        return Response(
+            msgspec.json.encode({"items": items[:50], "limit": 50}), media_type="application/json"
+        )
+
+    @get("/bench/raw-organizations", opt={"exclude_from_auth": True}, include_in_schema=False)
+    async def raw_organizations(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """The earlier baseline: the organizations' columns only (no listings, no certification)."""
+        rows = await (await raw_pool()).fetch(RAW_SQL, request.query_params["municipality"])
         items = [{**dict(r), "id": str(r["id"])} for r in rows[:50]]
         return Response(msgspec.json.encode({"items": items, "limit": 50}), media_type="application/json")
 
     app.register(raw_pickup_points)
+    app.register(raw_organizations)
     return app
+
+
+ORG_KEYS = (
+    "id",
+    "name",
+    "kind",
+    "status",
+    "street_address",
+    "postal_code",
+    "city",
+    "latitude",
+    "longitude",
+    "municipality_code",
+    "county_code",
+    "placement",
+    "placement_distance_m",
+    "state",
+    "valid_until",
+)
+LISTING_KEYS = (
+    "listing_id",
+    "listing_carrier",
+    "listing_external_id",
+    "listing_name",
+    "listing_kind",
+    "listing_status",
+    "listing_closed_at",
+    "listing_last_seen_at",
+)
 
 
 def _pg_dsn(url: str, database: str | None = None) -> str:
@@ -137,10 +217,30 @@ async def prepare(url: str, points: int) -> tuple[str, str]:
     return str(code), str(secret)
 
 
+# Counts the answers that were not 2xx by status, and prints them with wrk's own summary.
+WRK_SCRIPT = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function response(status, headers, body)
+  if status < 200 or status > 299 then statuses[status] = (statuses[status] or 0) + 1 end
+end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    for status, n in pairs(t:get("statuses")) do io.write(string.format("status %d %d\\n", status, n)) end
+  end
+end
+"""
+# Problems that are not an HTTP status: wrk's socket errors (its timeout is 2 s).
+SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
 def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> tuple[float, float, int]:
     """Requests per second, p99 latency in ms, and the request count of one wrk run (answers that
-    were not 2xx are counted in FAILED)."""
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    were not 2xx are counted in FAILED by route and status, socket errors by kind)."""
+    script = Path(tempfile.gettempdir()) / "tmn_bench_api_status.lua"
+    script.write_text(WRK_SCRIPT)
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script)]
     for key, value in headers.items():
         command += ["-H", f"{key}: {value}"]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
@@ -148,9 +248,14 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> tu
     p99_value, p99_unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
     p99 = float(p99_value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99_unit]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    route = url.split("?")[0].split(":", 2)[-1].split("/", 1)[-1]
+    for status, count in re.findall(r"^status (\d+) (\d+)$", out, re.M):
+        FAILED[f"/{route} {status}"] += int(count)
+    errors = SOCKET_ERRORS.search(out)
     if errors:
-        FAILED[url.split("?")[0]] += int(errors.group(1))
+        for kind, count in zip(("connect", "read", "write", "timeout"), errors.groups(), strict=True):
+            if int(count):
+                FAILED[f"/{route} socket {kind}"] += int(count)
     return rate, p99, total
 
 
@@ -182,9 +287,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="timed runs of each route (medians)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--leak-requests", type=int, default=100_000)
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=0,
+        help="TMN_DB_POOL_SIZE of the server (default: TMN's default, 10 per worker, as the raw pool's)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -216,6 +328,7 @@ def main() -> int:
             TMN_RATE_LIMIT_PER_MINUTE="0",
             TMN_WORKER_IN_SERVER="no",
             TMN_LOG_LEVEL="WARNING",
+            TMN_DB_POOL_SIZE=str(args.pool_size or 10),
             PYTHONPATH=str(ROOT / "bench"),
         )
         server_log = (Path(tempfile.gettempdir()) / f"{name}.log").open("wb")
@@ -256,21 +369,37 @@ def main() -> int:
         assert listed.status_code == 200, listed.text[:300]
         assert len(listed.json()["items"]) == 50
         assert [i["id"] for i in listed.json()["items"]] == [i["id"] for i in raw.json()["items"]]
+        assert [[x["id"] for x in i["listings"]] for i in listed.json()["items"]] == [
+            [x["listing_id"] for x in i["listings"]] for i in raw.json()["items"]
+        ]
 
         list_url = f"{base}/v1/pickup-points?municipality={code}&limit=50"
         for url_ in (f"{base}/health/live", list_url):  # warm up both workers
             wrk(url_, 2, args.connections, auth)
+        runs: dict[str, tuple[str, dict[str, str]]] = {
+            "health": (f"{base}/health/live", {}),
+            "raw": (f"{base}/bench/raw-pickup-points?municipality={code}", {}),
+            "raw_orgs": (f"{base}/bench/raw-organizations?municipality={code}", {}),
+            "tmn": (list_url, auth),
+        }
+        # Rounds of all four in turn, each figure the median of its rounds: a machine shared
+        # with other work then disturbs the baseline and TMN alike, not whichever ran during it.
+        rounds: dict[str, list[tuple[float, float, int]]] = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, (run_url, run_headers) in runs.items():
+                rounds[name].append(wrk(run_url, args.seconds, args.connections, run_headers))
         results = {
-            "health": wrk(f"{base}/health/live", args.seconds, args.connections, {}),
-            "raw": wrk(
-                f"{base}/bench/raw-pickup-points?municipality={code}", args.seconds, args.connections, {}
-            ),
-            "tmn": wrk(list_url, args.seconds, args.connections, auth),
+            name: (
+                statistics.median(r[0] for r in measured),
+                statistics.median(r[1] for r in measured),
+                sum(r[2] for r in measured),
+            )
+            for name, measured in rounds.items()
         }
         rss_start = worker_rss_mb(server.pid)
-        load(list_url, args.leak_requests, args.connections, auth)
+        leak_sent = load(list_url, args.leak_requests, args.connections, auth)
         rss_after = worker_rss_mb(server.pid)
-        load(list_url, args.leak_requests, args.connections, auth)
+        leak_sent += load(list_url, args.leak_requests, args.connections, auth)
         rss_again = worker_rss_mb(server.pid)
     finally:
         if server is not None:
@@ -284,23 +413,33 @@ def main() -> int:
         results["tmn"],
     )
     print(
-        f"machine: {os.cpu_count()} cores; server: uvicorn --workers {args.workers}; "
-        f"wrk -t2 -c{args.connections} -d{args.seconds}s on loopback; "
+        f"machine: {os.cpu_count()} cores; server: uvicorn --workers {args.workers}, "
+        f"TMN_DB_POOL_SIZE={env['TMN_DB_POOL_SIZE']}; "
+        f"wrk -t2 -c{args.connections} -d{args.seconds}s on loopback, medians of {args.rounds} rounds; "
         f"{args.points} points, municipality {code}"
     )
     print(f"/health/live                 {health:8.0f} req/s  p99 {results['health'][1]:6.1f} ms")
-    print(f"raw asyncpg, same SQL        {raw_rate:8.0f} req/s  p99 {raw_p99:6.1f} ms")
+    print(f"raw asyncpg, the list's SQL  {raw_rate:8.0f} req/s  p99 {raw_p99:6.1f} ms")
+    orgs_rate, orgs_p99, _ = results["raw_orgs"]
+    print(
+        f"raw asyncpg, orgs only       {orgs_rate:8.0f} req/s  p99 {orgs_p99:6.1f} ms  "
+        "(the earlier baseline: no listings, no certification)"
+    )
     print(
         f"/v1/pickup-points (scoped)   {tmn_rate:8.0f} req/s  p99 {tmn_p99:6.1f} ms  "
-        f"({tmn_rate / raw_rate:.0%} of raw)"
+        f"({tmn_rate / raw_rate:.0%} of raw, {tmn_rate / orgs_rate:.0%} of orgs only)"
     )
     print(
         f"worker RSS: {rss_start:.0f} MB at start, "
         f"{rss_after:.0f} MB after {args.leak_requests} list requests, "
         f"{rss_again:.0f} MB after {args.leak_requests} more"
     )
+    sent = sum(r[2] for r in results.values()) + leak_sent
     if FAILED:
-        print(f"answers that were not 2xx: {dict(FAILED)} (server log: {server_log.name})")
+        print(f"of {sent} requests, not 2xx (route, status: count): {dict(sorted(FAILED.items()))}")
+        print(f"server log: {server_log.name}")
+    else:
+        print(f"of {sent} requests, every answer was 2xx (no socket errors either)")
     goals: dict[str, bool] = {}
     goals["≥ 70 % of the raw rate"] = tmn_rate >= 0.7 * raw_rate
     goals["p99 ≤ 80 ms"] = tmn_p99 <= 80

@@ -6,8 +6,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from datetime import timedelta
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
 from uuid import UUID
+
+from sqlalchemy import Table, event, or_, update
+from sqlalchemy.orm import Session
 
 from service.api_keys import schemas
 from service.api_keys.models import ApiKey
@@ -155,9 +162,17 @@ class ApiKeyService:
         if key.revoked_at is None:
             key.revoked_at = utcnow()
             await self.ctx.session.flush()
+            # This process stops accepting the key now, and again once the revocation has
+            # committed (a request that read the key before the commit must not cache it).
+            forget_key(key.prefix)
+            self.ctx.session.info.setdefault(_FORGET_ON_COMMIT, set()).add(key.prefix)
         return key
 
     async def authenticate(self, token: str) -> Principal:
+        return (await self.verify(token)).principal
+
+    async def verify(self, token: str) -> VerifiedKey:
+        """Check a key against the database (and record its use, at most once a minute)."""
         match = KEY_PATTERN.match(token)
         if not match:
             raise AuthError("malformed key")
@@ -170,7 +185,110 @@ class ApiKeyService:
         if state != "active":
             raise AuthError(f"{state} key")
         now = utcnow()
-        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-            key.last_used_at = now
-            await self.ctx.session.flush()
-        return principal_of(key)
+        last_used = key.last_used_at
+        if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
+            # A conditional UPDATE, not an ORM flush: several processes (or concurrent requests)
+            # may record the same minute at once, and the key's version (its ETag) is not an
+            # edit. Whoever comes second changes nothing, and fails nothing.
+            table = cast(Table, ApiKey.__table__)
+            await self.ctx.session.execute(
+                update(table)
+                .where(
+                    table.c.id == key.id,
+                    or_(table.c.last_used_at.is_(None), table.c.last_used_at < now - LAST_USED_RESOLUTION),
+                )
+                .values(last_used_at=now)
+            )
+            last_used = now
+        return VerifiedKey(
+            principal=principal_of(key), prefix=key.prefix, expires_at=key.expires_at, last_used_at=last_used
+        )
+
+
+# --- the verified keys of this process ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    principal: Principal
+    prefix: str
+    expires_at: datetime | None
+    last_used_at: datetime
+
+
+@dataclass(slots=True)
+class _Entry:
+    key: VerifiedKey
+    checked: float  # time.monotonic() of the database check
+
+
+class ApiKeyCache:
+    """Keys this process verified against the database, by the SHA-256 of the whole key, for
+    `ttl` seconds (TMN_API_KEY_CACHE_SECONDS; 0 turns it off). An entry is dropped at once when
+    the key is revoked through this process, when it expires, and when its use is due to be
+    recorded again (LAST_USED_RESOLUTION), so last_used_at stays accurate to the minute; another
+    process's revocation is seen within `ttl`."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, _Entry] = {}
+        # Bumped by every forget: a check that began before it must not fill the cache.
+        self.epoch = 0
+        _CACHES.add(self)
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        key = entry.key
+        now = utcnow()
+        if (
+            time.monotonic() - entry.checked >= self.ttl
+            or (key.expires_at is not None and key.expires_at <= now)
+            or now - key.last_used_at >= LAST_USED_RESOLUTION
+        ):
+            self._entries.pop(digest, None)
+            return None
+        return key.principal
+
+    def put(self, digest: str, key: VerifiedKey, epoch: int) -> None:
+        if not self.enabled or epoch != self.epoch:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()  # a process sees a handful of keys; this bounds a flood of them
+        self._entries[digest] = _Entry(key, time.monotonic())
+
+    def forget(self, prefix: str) -> None:
+        self.epoch += 1
+        for digest in [d for d, e in self._entries.items() if e.key.prefix == prefix]:
+            del self._entries[digest]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_CACHES: weakref.WeakSet[ApiKeyCache] = weakref.WeakSet()
+_FORGET_ON_COMMIT = "tmn_forget_api_keys"
+
+
+def forget_key(prefix: str) -> None:
+    """Drop a key from every cache in this process (it was revoked)."""
+    for cache in list(_CACHES):
+        cache.forget(prefix)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed(session: Session) -> None:
+    for prefix in session.info.pop(_FORGET_ON_COMMIT, ()):
+        forget_key(prefix)
+
+
+@event.listens_for(Session, "after_rollback")
+def _nothing_to_forget(session: Session) -> None:
+    session.info.pop(_FORGET_ON_COMMIT, None)

@@ -6,12 +6,13 @@ every failure is the same 401 problem, with a reason that is safe to show.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from service.api_keys.service import ApiKeyService, AuthError
+from service.api_keys.service import ApiKeyCache, ApiKeyService, AuthError, VerifiedKey, hash_key
 from service.auth.principal import Principal
 from service.context import Context
 from service.problems import Problem
@@ -68,11 +69,49 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
 
     @staticmethod
     async def _api_key(state: Any, token: str) -> Principal:
-        # Its own short transaction: last_used_at is kept even when the request itself fails.
-        async with state.sessionmaker() as session:
-            try:
-                principal = await ApiKeyService(Context(session, Principal.system())).authenticate(token)
-            except AuthError as exc:
-                raise unauthorized(exc.reason) from None
-            await session.commit()
-        return principal
+        cache: ApiKeyCache | None = state.get("api_key_cache")
+        if cache is None:
+            cache = state.api_key_cache = ApiKeyCache(state.settings.api_key_cache_seconds)
+        if not cache.enabled:
+            return (await _verify(state, token)).principal
+        digest = hash_key(token)
+        principal = cache.get(digest)
+        if principal is not None:
+            return principal
+        # One database check per key at a time, in a task of its own (a request that goes away
+        # does not cancel it): the requests that arrive meanwhile wait for its answer.
+        checks: dict[str, asyncio.Task[VerifiedKey]] = state.setdefault("api_key_checks", {})
+        check = checks.get(digest)
+        if check is None:
+            check = asyncio.ensure_future(_verify_and_cache(state, token, cache, digest, cache.epoch))
+            checks[digest] = check
+            check.add_done_callback(lambda done: _check_done(checks, digest, done))
+        return (await asyncio.shield(check)).principal
+
+
+def _check_done(
+    checks: dict[str, asyncio.Task[VerifiedKey]], digest: str, done: asyncio.Task[VerifiedKey]
+) -> None:
+    if checks.get(digest) is done:
+        del checks[digest]
+    if not done.cancelled():
+        done.exception()  # retrieved, so a failure nobody waited for is not reported as lost
+
+
+async def _verify_and_cache(
+    state: Any, token: str, cache: ApiKeyCache, digest: str, epoch: int
+) -> VerifiedKey:
+    verified = await _verify(state, token)
+    cache.put(digest, verified, epoch)
+    return verified
+
+
+async def _verify(state: Any, token: str) -> VerifiedKey:
+    # Its own short transaction: last_used_at is kept even when the request itself fails.
+    async with state.sessionmaker() as session:
+        try:
+            verified = await ApiKeyService(Context(session, Principal.system())).verify(token)
+        except AuthError as exc:
+            raise unauthorized(exc.reason) from None
+        await session.commit()
+    return verified
