@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import time
@@ -54,6 +55,7 @@ from service.meetings.public import InvitationLinkController, RegistrationLinkCo
 from service.meetings.ticker import MeetingTicker
 from service.networks.controller import NetworkController, NetworkMemberController
 from service.observability.metrics import MetricsController, prometheus_config
+from service.observability.tracing import add_trace_ids, route_span_middleware, setup_tracing
 from service.organizations.controller import OrganizationController
 from service.outbox.controller import (
     EmailHoldController,
@@ -66,6 +68,8 @@ from service.participants.controller import ParticipantController
 from service.pluginhost import PluginHost
 from service.problems import EXCEPTION_HANDLERS, handler_for
 from service.registries.controller import CarrierController, PickupPointController
+from service.reports.controller import DecisionController, ReportController
+from service.reports.dashboard import DashboardController
 from service.settings import Settings
 from service.webhooks.controller import WebhookController
 
@@ -150,6 +154,7 @@ def configure_logging(level: str) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,  # the current trace and span, when tracing is on
             structlog.stdlib.add_logger_name,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -246,6 +251,7 @@ def create_app(
     """Build the app. Tests pass their own engine and sessionmaker; otherwise the lifespan owns them."""
     settings = settings or Settings.from_env()
     configure_logging(settings.log_level)
+    tracing = setup_tracing(settings)
     plugins = PluginHost(settings)
     state = State(
         {
@@ -264,7 +270,13 @@ def create_app(
             app.state.engine = create_engine(settings)
         if app.state.sessionmaker is None:
             app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        if tracing is not None:
+            tracing.instrument(app.state.engine)
         app.state.oidc = OidcVerifier(settings)
+        # What is alive now (modules, routes, mappers) lives as long as the app: keep it out of
+        # the collector's sight, so a full collection does not walk ~250,000 objects every few
+        # seconds under load (issue 10: it cost a third of the list's CPU, and its p99).
+        gc.freeze()
         worker: asyncio.Future[Any] | None = None
         if settings.worker_in_server == "yes" or (
             settings.worker_in_server == "auto" and settings.is_embedded
@@ -285,8 +297,11 @@ def create_app(
                 await worker
             await events.drain()
             await app.state.oidc.aclose()
+            if tracing is not None:
+                await tracing.shutdown()
             if owned:
                 await app.state.engine.dispose()
+            gc.unfreeze()  # what outlives the app (in tests, the next one) is collectable again
 
     cors = (
         CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=_EXPOSED)
@@ -296,6 +311,7 @@ def create_app(
     middleware: list[Any] = [
         request_id_middleware,
         prometheus_config().middleware,
+        *([route_span_middleware] if tracing is not None else []),
         middleware_problems,
         DefineMiddleware(
             BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS, exclude_from_auth_key="exclude_from_auth"
@@ -335,6 +351,9 @@ def create_app(
             UnsubscribeController,
             WebhookController,
             DirectoryController,
+            ReportController,
+            DecisionController,
+            DashboardController,
             MeetingController,
             InstructorController,
             SurveyResultsController,
@@ -362,6 +381,8 @@ def create_app(
         openapi_config=openapi_config(),
         cors_config=cors,
         lifespan=[lifespan],
+        # Tracing's middleware wraps the whole app, outside routing: it sees every request first.
+        plugins=[tracing.plugin()] if tracing is not None else [],
         state=state,
         debug=settings.debug,
     )
@@ -371,13 +392,14 @@ def create_app(
 
 def _document_common_problems(app: Litestar) -> None:
     """Every operation can answer some problems whatever it does: a body too large or unreadable,
-    a field invalid, the budget spent; and without a credential, 401 and 403. Documented on each,
-    so a client generated from the OpenAPI document knows them (and the fuzzer holds us to it)."""
+    a field invalid, the budget spent, the database away for a moment (503 with Retry-After); and
+    without a credential, 401 and 403. Documented on each, so a client generated from the OpenAPI
+    document knows them (and the fuzzer holds us to it)."""
     from litestar.handlers.http_handlers import HTTPRouteHandler
 
     from service.http import problem_responses
 
-    everywhere = problem_responses(400, 413, 422, 429)
+    everywhere = problem_responses(400, 413, 422, 429, 503)
     signed_in = problem_responses(401, 403)
     missing = problem_responses(404)
     for route in app.routes:

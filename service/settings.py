@@ -40,6 +40,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_request_bytes: int = 1_048_576
     # Requests per principal (or per client address when anonymous) and minute; 0 turns it off.
     rate_limit_per_minute: int = 600
+    # How long this process trusts an API key it has checked against the database (0: check every
+    # request). A revocation through this process takes effect at once; other processes see it
+    # within this time.
+    api_key_cache_seconds: float = 30.0
     # OIDC: people signing in through a municipality's identity provider. Off when issuer is empty.
     oidc_issuer: str = ""
     oidc_audience: str = ""
@@ -102,6 +106,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registry_pull_timeout_seconds: float = 300.0
     # Run the worker inside `tmn serve` too: "auto" does so on the embedded default only.
     worker_in_server: Literal["auto", "yes", "no"] = "auto"
+    # OpenTelemetry tracing (service/observability/tracing.py): off by default; on, spans go over
+    # OTLP/HTTP to the collector at `otel_endpoint` (its base, e.g. http://collector:4318; empty:
+    # the standard OTEL_EXPORTER_OTLP_* variables, else localhost:4318) as service `otel_service_name`.
+    otel_enabled: bool = False
+    otel_endpoint: str = ""
+    otel_service_name: str = "tmn"
 
     @property
     def effective_database_url(self) -> str:
