@@ -153,6 +153,8 @@ def configure_logging(level: str) -> None:
     """structlog JSON lines on stderr for our loggers (`tmn.*`); one object per line."""
     structlog.configure(
         processors=[
+            # First: a line below the level costs nothing more (no context, no JSON rendering).
+            structlog.stdlib.filter_by_level,
             structlog.contextvars.merge_contextvars,
             add_trace_ids,  # the current trace and span, when tracing is on
             structlog.stdlib.add_logger_name,
@@ -419,7 +421,8 @@ _PUBLIC_LINKS = re.compile(
 )
 
 
-def _is_public_link(request: Request[Any, Any, Any]) -> bool:
+async def _is_public_link(request: Request[Any, Any, Any]) -> bool:
+    # async: Litestar runs a plain function here in a worker thread, on every request.
     return bool(_PUBLIC_LINKS.match(request.url.path))
 
 
