@@ -302,20 +302,20 @@ def main() -> int:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 1
 
-    name = f"tmn_bench_api_{uuid.uuid4().hex[:8]}"
+    database = f"tmn_bench_api_{uuid.uuid4().hex[:8]}"
 
     async def create() -> None:
         conn = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{database}"')
         await conn.close()
 
     async def drop() -> None:
         conn = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await conn.close()
 
     asyncio.run(create())
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = make_url(PG_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
     server: subprocess.Popen[bytes] | None = None
     try:
         print(f"syncing {args.points} pickup points into a fresh database …")
@@ -331,7 +331,7 @@ def main() -> int:
             TMN_DB_POOL_SIZE=str(args.pool_size or 10),
             PYTHONPATH=str(ROOT / "bench"),
         )
-        server_log = (Path(tempfile.gettempdir()) / f"{name}.log").open("wb")
+        server_log = (Path(tempfile.gettempdir()) / f"{database}.log").open("wb")
         server = subprocess.Popen(  # noqa: S603
             [
                 sys.executable,
