@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import threading
+import time
 from datetime import timedelta
 from email.policy import default as default_policy
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,11 +22,12 @@ from service.db import create_engine, create_sessionmaker, utcnow
 from service.migrate import upgrade
 from service.outbox.models import EmailHold, OutboxMessage, OutboxStatus
 from service.outbox.service import OutboxService, OutboxWorker
-from service.pluginhost import PluginHost
-from service.pluginspec import Attachment, SendResult, hookimpl
+from service.pluginhost import PluginFailure, PluginHost
+from service.pluginspec import Attachment, OutgoingEmail, SendResult, hookimpl
 from service.settings import Settings
 from tests.conftest import PgDatabases, new_database_url
 from tests.helpers import context, problem
+from tests.smtp_server import Inbox, free_port
 from tests.test_auth import bearer, make_key
 
 
@@ -384,3 +388,46 @@ async def test_tls_and_login(session, settings, tmp_path: Path, security: str) -
         assert again.status is OutboxStatus.PENDING and again.attempts == 1
     finally:
         controller.stop()
+
+
+class _HoldingInbox(Inbox):
+    """A relay that holds every message at DATA until released (it never says goodbye either)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.to_thread(self.release.wait, 60)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_send_cut_off_by_the_time_limit_hangs_up_at_once(settings) -> None:
+    """The host's time limit cancels a send stuck at DATA: the plugin hangs up instead of waiting
+    (for up to its own SMTP timeout, 30 s here) for a goodbye the relay will not give."""
+    inbox = _HoldingInbox()
+    port = free_port()
+    relay = Controller(inbox, hostname="127.0.0.1", port=port)
+    relay.start()
+    message = OutgoingEmail(
+        message_id="<held@tmn.example>",
+        sender="tmn@tmn.example",
+        to="ombud@ombud.example",
+        subject="Hej",
+        text="Hej",
+    )
+    try:
+        host = PluginHost(settings)
+        started = time.monotonic()
+        with pytest.raises(PluginFailure, match="timed out"):
+            await host.call(
+                "tmn_send_email",
+                "smtp",
+                time_limit=1,
+                messages=[message],
+                config={"host": "127.0.0.1", "port": port, "timeout_seconds": 30},
+            )
+        assert time.monotonic() - started < 5
+    finally:
+        inbox.release.set()
+        relay.stop()

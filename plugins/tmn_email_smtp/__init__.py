@@ -55,6 +55,7 @@ async def _send_share(share: list[OutgoingEmail], config: dict[str, Any]) -> lis
         client.close()
         return [_failure(m, f"cannot connect: {type(exc).__name__}") for m in share]
     results: list[SendResult] = []
+    finished = False
     try:
         for index, message in enumerate(share):
             try:
@@ -67,12 +68,17 @@ async def _send_share(share: list[OutgoingEmail], config: dict[str, Any]) -> lis
             except aiosmtplib.SMTPException as exc:
                 permanent, error = _rejection(exc)
                 results.append(_failure(message, error, permanent=permanent))
+        finished = True
     finally:
-        if client.is_connected:
+        if client.is_connected and finished:
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+        elif client.is_connected:
+            # Cut off (the host's time limit cancelled the call): waiting for the relay's goodbye
+            # would hold the caller for up to the SMTP timeout again. Hang up instead.
+            client.close()
     return results
 
 
