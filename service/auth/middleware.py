@@ -37,6 +37,22 @@ def unauthorized(reason: str) -> Problem:
     )
 
 
+async def principal_for(state: Any, token: str) -> Principal:
+    """The principal of a credential (an API key or an identity provider's token), or the 401
+    problem; also what the dashboard's sign-in checks its cookie with."""
+    if token.startswith("tmn_"):
+        return await BearerAuthenticationMiddleware._api_key(state, token)
+    if token.count(".") == 2:
+        verifier: TokenVerifier | None = state.get("oidc")
+        if verifier is None or not verifier.enabled:
+            raise unauthorized("tokens from an identity provider are not configured")
+        try:
+            return await verifier.verify(token)
+        except Exception as exc:
+            raise unauthorized(str(getattr(exc, "reason", "invalid token"))) from None
+    raise unauthorized("malformed credential")
+
+
 class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -52,19 +68,7 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("not a bearer credential")
-        state = connection.app.state
-        if token.startswith("tmn_"):
-            principal = await self._api_key(state, token)
-        elif token.count(".") == 2:
-            verifier: TokenVerifier | None = state.get("oidc")
-            if verifier is None or not verifier.enabled:
-                raise unauthorized("tokens from an identity provider are not configured")
-            try:
-                principal = await verifier.verify(token)
-            except Exception as exc:
-                raise unauthorized(str(getattr(exc, "reason", "invalid token"))) from None
-        else:
-            raise unauthorized("malformed credential")
+        principal = await principal_for(connection.app.state, token)
         return AuthenticationResult(user=principal, auth=None)
 
     @staticmethod

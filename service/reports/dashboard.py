@@ -20,11 +20,10 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth.middleware import BearerAuthenticationMiddleware, TokenVerifier
+from service.auth.middleware import principal_for
 from service.auth.permissions import PUBLIC, Permission, allowed
 from service.auth.principal import Principal
-from service.context import Context
-from service.db import utcnow
+from service.deps import context_for
 from service.problems import Problem
 from service.reports import exports, maps
 from service.reports.schemas import Decision, StepStatus, UnreachedPoint
@@ -86,20 +85,6 @@ def _page(template: str, status: int = 200, **values: Any) -> Response[str]:
     return Response(html, status_code=status, media_type=MediaType.HTML, headers=headers)
 
 
-async def _authenticate(request: Request[Any, Any, Any], credential: str) -> Principal:
-    """The principal of a credential, exactly as the API's bearer authentication decides it."""
-    state = request.app.state
-    if credential.startswith("tmn_"):
-        return await BearerAuthenticationMiddleware._api_key(state, credential)
-    verifier: TokenVerifier | None = state.get("oidc")
-    if credential.count(".") == 2 and verifier is not None and verifier.enabled:
-        try:
-            return await verifier.verify(credential)
-        except Exception as exc:
-            raise Problem("unauthorized", str(getattr(exc, "reason", "invalid token"))) from None
-    raise Problem("unauthorized", "not an API key or token")
-
-
 async def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
     """The principal of the dashboard cookie (or an Authorization header), None when absent."""
     header = request.headers.get("authorization", "")
@@ -115,7 +100,7 @@ async def _signed_in(request: Request[Any, Any, Any]) -> Principal | None:
         except InvalidToken:
             return None
     try:
-        return await _authenticate(request, credential)
+        return await principal_for(request.app.state, credential)
     except Problem:
         return None
 
@@ -156,6 +141,19 @@ def _sign_in_redirect() -> Response[Any]:
     return Redirect("/dashboard/sign-in", status_code=303)
 
 
+async def _reader(request: Request[Any, Any, Any], *, page: bool = True) -> Principal | Response[Any]:
+    """Who reads the dashboard, or the answer instead: to the sign-in when nobody is signed in;
+    a 403 (a page, or a problem for a download) when the role may not read reports."""
+    principal = await _signed_in(request)
+    if principal is None:
+        return _sign_in_redirect()
+    if not allowed(principal, Permission.REPORTS_READ):
+        if not page:
+            raise Problem("forbidden", "your role may not read reports")
+        return _page("base.html", 403, error="Din roll har inte tillgång till lägesbilden.", signed_in=True)
+    return principal
+
+
 class DashboardController(Controller):
     path = "/dashboard"
     include_in_schema = False
@@ -171,7 +169,7 @@ class DashboardController(Controller):
         try:
             if not credential or len(credential) > 8000:
                 raise Problem("unauthorized", "empty or too long")
-            principal = await _authenticate(request, credential)
+            principal = await principal_for(request.app.state, credential)
         except Problem:
             return _page("sign_in.html", 401, hours=DASHBOARD_HOURS, error="Nyckeln eller token gäller inte.")
         if not allowed(principal, Permission.REPORTS_READ):
@@ -203,18 +201,14 @@ class DashboardController(Controller):
     async def overview(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
-        principal = await _signed_in(request)
-        if principal is None:
-            return _sign_in_redirect()
-        if not allowed(principal, Permission.REPORTS_READ):
-            return _page(
-                "base.html", 403, error="Din roll har inte tillgång till lägesbilden.", signed_in=True
-            )
+        principal = await _reader(request)
+        if isinstance(principal, Response):
+            return principal
         scope = principal.scope
         if not scope.nation and not scope.county_codes and len(scope.municipality_codes) == 1:
             [code] = scope.municipality_codes
             return Redirect(f"/dashboard/municipalities/{code}", status_code=303)
-        service = ReportService(_context(request, db_session, principal))
+        service = ReportService(context_for(request, db_session, principal))
         selection = await service.select()
         progress = await service.progress(selection)
         coverage = {c.municipality_code: c for c in await service.coverage(selection)}
@@ -257,14 +251,10 @@ class DashboardController(Controller):
     async def municipality(
         self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], code: Code
     ) -> Response[Any]:
-        principal = await _signed_in(request)
-        if principal is None:
-            return _sign_in_redirect()
-        if not allowed(principal, Permission.REPORTS_READ):
-            return _page(
-                "base.html", 403, error="Din roll har inte tillgång till lägesbilden.", signed_in=True
-            )
-        service = ReportService(_context(request, db_session, principal))
+        principal = await _reader(request)
+        if isinstance(principal, Response):
+            return principal
+        service = ReportService(context_for(request, db_session, principal))
         try:
             selection = await service.select(municipality=code)
         except Problem:
@@ -315,12 +305,10 @@ class DashboardController(Controller):
         name: Annotated[str, PathParameter(max_length=40)],
         municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
     ) -> Response[Any]:
-        principal = await _signed_in(request)
-        if principal is None:
-            return _sign_in_redirect()
-        if not allowed(principal, Permission.REPORTS_READ):
-            raise Problem("forbidden", "your role may not read reports")
-        service = ReportService(_context(request, db_session, principal))
+        principal = await _reader(request, page=False)
+        if isinstance(principal, Response):
+            return principal
+        service = ReportService(context_for(request, db_session, principal))
         selection = await service.select(municipality=municipality)
         if name == "progress.csv":
             rows = [exports.progress_row(p) for p in await service.progress(selection)]
@@ -337,13 +325,6 @@ class DashboardController(Controller):
             media_type=exports.CSV_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
         )
-
-
-def _context(request: Request[Any, Any, Any], session: AsyncSession, principal: Principal) -> Context:
-    clock = request.app.state.get("clock") or utcnow
-    return Context(
-        session, principal, request_id=str(request.scope.get("tmn_request_id") or "-"), clock=clock
-    )
 
 
 def _sum_coverage(rows: Any) -> dict[str, int]:
