@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -45,12 +44,11 @@ from typing import Any
 import asyncpg
 import httpx
 import msgspec
+from _database import create_database, drop_database, pg_dsn
 from litestar import Request, Response, get
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 FAILED: Counter[str] = Counter()
 RAW_SQL = (
     "SELECT id, name, kind, status, street_address, postal_code, city, latitude, longitude, "
@@ -87,7 +85,7 @@ def app_factory() -> Any:
 
     settings = Settings.from_env()
     app = create_app(settings)
-    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = pg_dsn(settings.database_url)
     pool: dict[str, asyncpg.Pool] = {}
     statements: dict[str, tuple[str, list[Any]]] = {}
     lock = asyncio.Lock()
@@ -157,13 +155,6 @@ LISTING_KEYS = (
     "listing_closed_at",
     "listing_last_seen_at",
 )
-
-
-def _pg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
 
 
 async def prepare(url: str, points: int) -> tuple[str, str]:
@@ -302,20 +293,7 @@ def main() -> int:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 1
 
-    database = f"tmn_bench_api_{uuid.uuid4().hex[:8]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
-        await conn.execute(f'CREATE DATABASE "{database}"')
-        await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await conn.close()
-
-    asyncio.run(create())
-    url = make_url(PG_ADMIN_URL).set(database=database).render_as_string(hide_password=False)
+    database, url = asyncio.run(create_database("tmn_bench_api"))
     server: subprocess.Popen[bytes] | None = None
     try:
         print(f"syncing {args.points} pickup points into a fresh database …")
@@ -405,7 +383,7 @@ def main() -> int:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-        asyncio.run(drop())
+        asyncio.run(drop_database(database))
 
     (health, _, _), (raw_rate, raw_p99, _), (tmn_rate, tmn_p99, _) = (
         results["health"],

@@ -38,9 +38,9 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 import structlog
+from _database import create_database, drop_database, pg_dsn
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.auth.principal import Principal
@@ -54,7 +54,6 @@ from service.pluginhost import PluginHost
 from service.pluginspec import OutgoingEmail
 from service.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 GOAL_SECONDS = 10.0
 GOAL_RATIO = 2.0
 BATCH_SIZE = 100
@@ -215,32 +214,15 @@ async def tmn_run(settings: Settings, mail: list[Draft], figures: Figures) -> se
 # --- databases ------------------------------------------------------------------------------------
 
 
-def asyncpg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
 async def create_pg_database() -> tuple[str, str, str]:
     """(name, SQLAlchemy URL, server version) of a new, empty PostgreSQL database."""
-    name = f"tmn_bench_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(asyncpg_dsn(PG_ADMIN_URL), timeout=10)
+    conn = await asyncpg.connect(pg_dsn(), timeout=10)
     try:
         version = str(await conn.fetchval("SHOW server_version"))
-        await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    name, url = await create_database("tmn_bench_fanout")
     return name, url, version
-
-
-async def drop_pg_database(name: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(PG_ADMIN_URL), timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def sqlite_version(url: str) -> str:
@@ -366,7 +348,7 @@ async def main(args: argparse.Namespace) -> int:
         controller.stop()
         try:
             if pg_name is not None:
-                await drop_pg_database(pg_name)
+                await drop_database(pg_name)
         finally:
             tmp.cleanup()
 

@@ -52,10 +52,10 @@ from typing import Any
 
 import asyncpg
 import structlog
+from _database import create_database, drop_database, pg_dsn
 from litestar.testing import AsyncTestClient
 from shapely.geometry import shape
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 from service.api_keys.schemas import ApiKeyCreate
 from service.api_keys.service import ApiKeyService
@@ -70,7 +70,6 @@ from service.reports.service import ReportService
 from service.seed import seed
 from service.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 BOUNDARIES = Path(__file__).resolve().parents[1] / "service" / "geography" / "data" / "municipalities.geojson"
 BASELINE = "baseline: one hand-written GROUP BY (asyncpg)"
 GOAL_MS = 300.0
@@ -119,13 +118,6 @@ LEFT JOIN held h ON h.m = mu.code
 GROUP BY mu.code
 ORDER BY mu.code
 """
-
-
-def _pg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
 
 
 # --- the data set ---------------------------------------------------------------------------------
@@ -582,12 +574,8 @@ async def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     load_before = os.getloadavg()
 
-    name = f"tmn_bench_reports_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    dsn = _pg_dsn(PG_ADMIN_URL, name)
+    name, url = await create_database("tmn_bench_reports")
+    dsn = pg_dsn(database=name)
     settings = Settings(
         database_url=url,
         secret_key="bench-only",  # noqa: S106
@@ -715,9 +703,7 @@ async def main() -> int:
                 results[f"HTTP GET {path}"] = await median_ms(args.runs, get)
     finally:
         await engine.dispose()
-        admin = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(name)
     load_after = os.getloadavg()
 
     # Do the service's figures agree with the hand-written ones?

@@ -41,9 +41,9 @@ from typing import Any
 import asyncpg
 import shapely
 import structlog
+from _database import create_database, drop_database, pg_dsn
 from shapely.geometry import shape
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from service.auth.principal import Principal
 from service.context import Context
@@ -55,7 +55,6 @@ from service.registries.sync import RegistryService
 from service.seed import seed
 from service.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 BOUNDARIES = Path(__file__).resolve().parents[1] / "service" / "geography" / "data" / "municipalities.geojson"
 CHAINS = [
     "ICA Nära",
@@ -88,13 +87,6 @@ STREETS = [
     "Västra vägen",
     "Östra Långgatan",
 ]
-
-
-def _pg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
 
 
 def generate(n: int, seed_value: int) -> list[dict[str, Any]]:
@@ -260,11 +252,7 @@ async def main() -> int:
     logging.getLogger("tmn").setLevel(logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-    name = f"tmn_bench_sync_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    name, url = await create_database("tmn_bench_sync")
     settings = Settings(database_url=url, secret_key="bench-only", registry_max_body_bytes=1 << 30)  # noqa: S106
     engine = create_engine(settings)
     try:
@@ -278,7 +266,7 @@ async def main() -> int:
         small = generate(args.points, 1)
         large = generate(args.large, 2)
 
-        copy_s = await copy_baseline(_pg_dsn(PG_ADMIN_URL, name), small)
+        copy_s = await copy_baseline(pg_dsn(database=name), small)
         first_s, first = await timed_snapshot(sessionmaker, outside, "postnord", small)
         same_s, same = await timed_snapshot(sessionmaker, outside, "postnord", small)
         changed_rows = [dict(r) for r in small]
@@ -290,9 +278,7 @@ async def main() -> int:
             stored = await session.scalar(select(func.count()).select_from(CarrierPoint))
     finally:
         await engine.dispose()
-        admin = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(name)
 
     expected = args.points + args.large
     ok = (
