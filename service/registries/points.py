@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, uuid4
@@ -31,7 +30,6 @@ from service.auth.principal import Principal
 from service.certifications.models import Certification, CertificationState
 from service.certifications.rules import Window
 from service.certifications.rules import status as certification_status
-from service.certifications.service import current_window
 from service.context import Context
 from service.db import fold
 from service.geography.service import GeographyService
@@ -131,7 +129,13 @@ def _page_statement(principal: Principal, params: dict[str, Any], certified: boo
                 bindparam("after_name", type_=org.c.name.type), bindparam("after_id", type_=org.c.id.type)
             )
         )
-    cert = CERT
+    return _with_listings(where, limit=True)
+
+
+def _with_listings(where: Sequence[ColumnElement[bool]], *, limit: bool) -> Select[Any]:
+    """The organizations matching `where` (by name, the first `limit` of them when asked) with
+    their certification, joined to their listings: the rows `PickupPointService._points` reads."""
+    org, cert = ORG, CERT
     page = (
         select(
             *PAGE_COLUMNS,
@@ -144,17 +148,18 @@ def _page_statement(principal: Principal, params: dict[str, Any], certified: boo
         .select_from(org.outerjoin(cert, cert.c.organization_id == org.c.id))
         .where(*where)
         .order_by(org.c.name, org.c.id)
-        .limit(bindparam("limit", type_=Integer()))
-        .cte("page")
     )
+    if limit:
+        page = page.limit(bindparam("limit", type_=Integer()))
+    cte = page.cte("page")
     return (
-        select(page, *LISTING_COLUMNS)
+        select(cte, *LISTING_COLUMNS)
         .select_from(
-            page.outerjoin(POINT, POINT.c.organization_id == page.c.id).outerjoin(
+            cte.outerjoin(POINT, POINT.c.organization_id == cte.c.id).outerjoin(
                 CARRIER, CARRIER.c.id == POINT.c.carrier_id
             )
         )
-        .order_by(page.c.name, page.c.id, CARRIER.c.code, POINT.c.external_id)
+        .order_by(cte.c.name, cte.c.id, CARRIER.c.code, POINT.c.external_id)
     )
 
 
@@ -350,59 +355,13 @@ class PickupPointService:
         return items
 
     async def to_schemas(self, orgs: list[Organization]) -> list[schemas.PickupPoint]:
-        ids = [o.id for o in orgs]
-        listings: dict[UUID, list[schemas.Listing]] = defaultdict(list)
-        statuses: dict[UUID, str] = {}
-        today = self.ctx.clock().astimezone(STOCKHOLM).date()
-        if ids:
-            stmt = (
-                select(CarrierPoint, Carrier.code)
-                .join(Carrier, Carrier.id == CarrierPoint.carrier_id)
-                .where(CarrierPoint.organization_id.in_(ids))
-                .order_by(Carrier.code, CarrierPoint.external_id)
-            )
-            for point, code in (await self.ctx.session.execute(stmt)).tuples():
-                listings[point.organization_id].append(
-                    schemas.Listing(
-                        id=point.id,
-                        carrier=code,
-                        external_id=point.external_id,
-                        name=point.name,
-                        kind=point.kind,
-                        status=point.status,
-                        closed_at=point.closed_at,
-                        last_seen_at=point.last_seen_at,
-                    )
-                )
-            for cert in await self.ctx.session.scalars(
-                select(Certification).where(Certification.organization_id.in_(ids))
-            ):
-                statuses[cert.organization_id] = certification_status(
-                    cert.state, current_window(cert), today
-                ).value
-        return [
-            schemas.PickupPoint(
-                id=o.id,
-                name=o.name,
-                kind=o.kind.value,
-                status=o.status.value,
-                street_address=o.street_address,
-                postal_code=o.postal_code,
-                city=o.city,
-                latitude=o.latitude,
-                longitude=o.longitude,
-                municipality_code=o.municipality_code,
-                county_code=o.county_code,
-                placement=o.placement,
-                placement_distance_m=o.placement_distance_m,
-                carriers=sorted(
-                    {listing.carrier for listing in listings[o.id] if listing.status is PointStatus.OPEN}
-                ),
-                listings=listings[o.id],
-                certification_status=statuses.get(o.id),
-            )
-            for o in orgs
-        ]
+        """These organizations as pickup points, in their order: the list's statement for their
+        ids, run through the session (which flushes what this request changed first)."""
+        if not orgs:
+            return []
+        stmt = _with_listings([ORG.c.id.in_([o.id for o in orgs])], limit=False)
+        points = {point.id: point for point in self._points((await self.ctx.session.execute(stmt)).all())}
+        return [points[o.id] for o in orgs]
 
     async def get(self, ident: UUID) -> Organization:
         org = (await self.ctx.session.scalars(self._scoped().where(Organization.id == ident))).one_or_none()
