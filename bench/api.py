@@ -2,6 +2,7 @@
 """The pickup-point list under load, next to a bare asyncpg handler and /health/live in the same server.
 
     .venv/bin/python bench/api.py [--points 20000] [--seconds 10] [--connections 64] [--workers 2]
+                                  [--sweep 16,32,48,64]
 
 Needs `wrk` (Debian's package) and PostgreSQL (TEST_DATABASE_URL or postgres@127.0.0.1). A fresh
 database gets 20,000 pickup points (bench/sync.py's synthetic data, through the real sync), then
@@ -22,7 +23,9 @@ rounds. It prints requests per second and p99 latency for each, TMN's rate as a 
 baseline, the answers that were not 2xx by route and status (and wrk's socket errors), and the
 server's memory (RSS of its worker processes) before and after 100,000 list
 requests and after another 100,000 (growth would show a leak). Goals (issue 10): ≥ 70 % of the
-raw rate, p99 ≤ 80 ms, RSS ≤ 200 MB and not growing.
+raw rate, p99 ≤ 80 ms, RSS ≤ 200 MB and not growing. `--sweep` adds one run of the baseline and
+the list at each of several connection counts, which shows at what concurrency the p99 goal holds
+on the machine at hand (at a fixed concurrency the mean latency is connections ÷ rate).
 """
 
 from __future__ import annotations
@@ -283,6 +286,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--leak-requests", type=int, default=100_000)
     parser.add_argument(
+        "--sweep",
+        default="",
+        help="also run the raw baseline and the list once at each of these connection counts "
+        "(comma-separated, e.g. 16,32,48,64): where the p99 goal holds on this machine",
+    )
+    parser.add_argument(
         "--pool-size",
         type=int,
         default=0,
@@ -374,6 +383,16 @@ def main() -> int:
             )
             for name, measured in rounds.items()
         }
+        # At each concurrency, the baseline and the list in turn (one run each).
+        sweep: list[tuple[int, tuple[float, float, int], tuple[float, float, int]]] = []
+        for connections in (int(c) for c in args.sweep.split(",") if c.strip()):
+            sweep.append(
+                (
+                    connections,
+                    wrk(runs["raw"][0], args.seconds, connections, {}),
+                    wrk(list_url, args.seconds, connections, auth),
+                )
+            )
         rss_start = worker_rss_mb(server.pid)
         leak_sent = load(list_url, args.leak_requests, args.connections, auth)
         rss_after = worker_rss_mb(server.pid)
@@ -407,12 +426,19 @@ def main() -> int:
         f"/v1/pickup-points (scoped)   {tmn_rate:8.0f} req/s  p99 {tmn_p99:6.1f} ms  "
         f"({tmn_rate / raw_rate:.0%} of raw, {tmn_rate / orgs_rate:.0%} of orgs only)"
     )
+    if sweep:
+        print("connections   raw: req/s   p99      list: req/s   p99     list/raw")
+        for connections, (sraw, sraw_p99, _), (slist, slist_p99, _) in sweep:
+            print(
+                f"{connections:11d}   {sraw:10.0f} {sraw_p99:6.1f} ms   {slist:11.0f} {slist_p99:6.1f} ms"
+                f"   {slist / sraw:7.0%}"
+            )
     print(
         f"worker RSS: {rss_start:.0f} MB at start, "
         f"{rss_after:.0f} MB after {args.leak_requests} list requests, "
         f"{rss_again:.0f} MB after {args.leak_requests} more"
     )
-    sent = sum(r[2] for r in results.values()) + leak_sent
+    sent = sum(r[2] for r in results.values()) + leak_sent + sum(r[2] + t[2] for _, r, t in sweep)
     if FAILED:
         print(f"of {sent} requests, not 2xx (route, status: count): {dict(sorted(FAILED.items()))}")
         print(f"server log: {server_log.name}")
