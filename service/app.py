@@ -262,6 +262,8 @@ def create_app(
             "sessionmaker": sessionmaker,
             "plugins": plugins,
             "directory_cache": DirectoryCache(ttl=settings.directory_cache_seconds),
+            # OpenTelemetry (None when off); the in-server worker's deliveries use its tracer.
+            "tracing": tracing,
         }
     )
 
@@ -284,7 +286,12 @@ def create_app(
             settings.worker_in_server == "auto" and settings.is_embedded
         ):
             # The embedded default has no separate worker process; deliver from here.
-            outbox_worker = OutboxWorker(app.state.sessionmaker, plugins, settings)
+            outbox_worker = OutboxWorker(
+                app.state.sessionmaker,
+                plugins,
+                settings,
+                tracer=tracing.tracer("tmn.outbox") if tracing is not None else None,
+            )
             ticker = MeetingTicker(
                 app.state.sessionmaker,
                 Outside(settings=settings, plugins=plugins, directory_cache=app.state.directory_cache),

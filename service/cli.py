@@ -178,6 +178,7 @@ def worker() -> None:
     from service.directory.service import DirectoryCache
     from service.meetings.mail import Outside
     from service.meetings.ticker import MeetingTicker
+    from service.observability.tracing import setup_tracing
     from service.outbox.service import OutboxWorker
     from service.pluginhost import PluginHost
 
@@ -186,7 +187,12 @@ def worker() -> None:
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
         host = PluginHost(settings)
-        outbox = OutboxWorker(sessionmaker, host, settings)
+        tracing = setup_tracing(settings)
+        if tracing is not None:
+            tracing.instrument(engine)
+        outbox = OutboxWorker(
+            sessionmaker, host, settings, tracer=tracing.tracer("tmn.outbox") if tracing is not None else None
+        )
         directory = DirectoryCache(ttl=settings.directory_cache_seconds)
         ticker = MeetingTicker(
             sessionmaker, Outside(settings=settings, plugins=host, directory_cache=directory)
@@ -206,6 +212,8 @@ def worker() -> None:
         try:
             await asyncio.gather(outbox.run(), ticker.run())
         finally:
+            if tracing is not None:
+                await tracing.shutdown()  # sends the spans still queued
             await engine.dispose()
 
     _run(go)

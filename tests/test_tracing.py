@@ -1,5 +1,6 @@
 """OpenTelemetry tracing, end to end: the app exports over OTLP/HTTP to a real receiver on loopback,
-and what arrives (decoded with opentelemetry-proto) is checked. Runs on both databases.
+and what arrives (decoded with opentelemetry-proto) is checked. Runs on both databases (`tmn
+worker` as a process: on PostgreSQL).
 
 On: a server span per request named after the route template, with its status; the statements
 as child spans; a caller's `traceparent` continued; the trace and span ids in the log lines; and
@@ -8,12 +9,16 @@ no e-mail address, name or phone number anywhere in the bytes sent. Off: nothing
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -23,9 +28,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from sqlalchemy.pool import NullPool
 
+from service.db import create_engine, create_sessionmaker
+from service.outbox.service import OutboxService, OutboxWorker
 from service.settings import Settings
 from tests.conftest import client_for
+from tests.helpers import context, create
+from tests.meeting_helpers import cast, collaboration_meeting, mail_settings
+from tests.test_fault_postgres import server_env
+from tests.test_shutdown import migrate, shutdown_db, start_worker
+
+__all__ = ["shutdown_db"]  # a fixture (a database of its own for `tmn worker`)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -194,6 +208,130 @@ async def test_requests_are_traced_with_their_route_statements_and_the_callers_t
     [line] = [json.loads(x) for x in tmn_logs if '"traced-1"' in x]
     assert line["trace_id"] == TRACE_ID
     assert line["span_id"] == server.span_id.hex()
+
+
+async def test_deliveries_are_traced_and_linked_to_the_requests_that_queued_them(
+    engine, settings: Settings, receiver: OtlpReceiver, smtp
+) -> None:
+    traced = msgspec.structs.replace(
+        mail_settings(settings, smtp.port), otel_enabled=True, otel_endpoint=receiver.url
+    )
+    async with client_for(engine, traced) as client:
+        people = await cast(client)
+        meeting = await create(client, "/v1/meetings", collaboration_meeting(people))
+        mid = meeting["id"]
+        assert (await client.post(f"/v1/meetings/{mid}/schedule")).status_code == 200
+        shops = [people.shops[0]["id"], people.shops[1]["id"]]
+        invited = await client.post(f"/v1/meetings/{mid}/invitations", json={"organization_ids": shops})
+        assert invited.status_code == 200
+        sent = await client.post(f"/v1/meetings/{mid}/send-invitations", headers={"traceparent": TRACEPARENT})
+        assert sent.status_code == 200, sent.text
+        state = client.app.state
+        # The worker as the app runs it in-process (and `tmn worker` on its own): the app's tracer.
+        worker = OutboxWorker(
+            state.sessionmaker, state.plugins, state.settings, tracer=state.tracing.tracer("x")
+        )
+        delivered = 0
+        while batch := client.blocking_portal.call(worker.run_once):
+            delivered += batch
+        # An empty outbox polled again: no span, no trace.
+        assert client.blocking_portal.call(worker.run_once) == 0
+    assert delivered >= 2 and len(smtp.inbox.messages) == delivered
+
+    exported = b"".join(receiver.bodies).lower()
+    addresses = [people.coordinator["email"], "butik@storgatanslivs.example", "info@icanara.example"]
+    assert [s for s in [*SECRETS, *addresses] if s.lower().encode() in exported] == []
+
+    spans = receiver.spans()
+    [request] = [s for s in spans if s.name == "POST /v1/meetings/{meeting_id}/send-invitations"]
+    assert request.trace_id.hex() == TRACE_ID
+    deliveries = [s for s in spans if s.name == "outbox deliver"]
+    assert deliveries
+    for delivery in deliveries:
+        # Each batch starts a trace of its own (a consumer span, no parent) ...
+        assert delivery.kind == Span.SPAN_KIND_CONSUMER and not delivery.parent_span_id
+        assert delivery.trace_id.hex() != TRACE_ID
+        attributes = _attributes(delivery)
+        assert attributes["messaging.system"] == "tmn.outbox"
+        assert attributes["tmn.outbox.sent"] == attributes["messaging.batch.message_count"]
+        # ... with its statements as children.
+        assert any(
+            s.parent_span_id == delivery.span_id
+            and "outbox_message" in str(_attributes(s).get("db.statement"))
+            for s in spans
+        )
+    assert sum(int(str(_attributes(d)["tmn.outbox.sent"])) for d in deliveries) == delivered
+    # ... linked to the request that queued its messages (the invitations), in the caller's trace.
+    links = {(link.trace_id.hex(), link.span_id) for d in deliveries for link in d.links}
+    assert (TRACE_ID, request.span_id) in links
+    # Messages queued outside a traced request (the meeting's set-up mail, if any) carry no link:
+    # every link points at a request span that was exported.
+    request_spans = {(s.trace_id.hex(), s.span_id) for s in spans if s.kind == Span.SPAN_KIND_SERVER}
+    assert links <= request_spans
+
+
+async def test_tmn_worker_exports_its_deliveries(
+    shutdown_db: str, tmp_path: Path, receiver: OtlpReceiver, smtp
+) -> None:
+    """`tmn worker` as its own process, tracing on: a message queued by a traced request (its
+    traceparent kept with it) is delivered in a consumer span linked to that request, and the
+    span reaches the collector by the time the worker has stopped on SIGTERM."""
+    await migrate(shutdown_db)
+    engine = create_engine(Settings(database_url=shutdown_db), poolclass=NullPool)
+    async with create_sessionmaker(engine)() as session:
+        outbox = OutboxService(context(session), Settings(database_url=shutdown_db))
+        for subject in ("Inbjudan 1", "Inbjudan 2"):
+            message = await outbox.enqueue_email(
+                to="butik@storgatanslivs.example", subject=subject, text="Hej!"
+            )
+            message.trace_context = TRACEPARENT
+        await session.commit()
+    await engine.dispose()
+
+    env = server_env(shutdown_db, tmp_path)
+    env.update(
+        TMN_EMAIL_TRANSPORT="smtp",
+        TMN_PLUGIN_CONFIG=json.dumps({"smtp": {"host": "127.0.0.1", "port": smtp.port}}),
+        TMN_OUTBOX_POLL_SECONDS="0.2",
+        TMN_OTEL_ENABLED="true",
+        TMN_OTEL_ENDPOINT=receiver.url,
+        TMN_OTEL_SERVICE_NAME="tmn-worker-test",
+    )
+    log_path = tmp_path / "worker.log"
+    worker = start_worker(env, tmp_path, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while len(smtp.inbox.messages) < 2:
+            assert time.monotonic() < deadline and worker.poll() is None, log_path.read_text()
+            await asyncio.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 20) == 0, log_path.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+    assert "Traceback" not in log_path.read_text()
+
+    bodies = [ExportTraceServiceRequest.FromString(body) for body in receiver.bodies]
+    services = {
+        attribute.value.string_value
+        for body in bodies
+        for resource_spans in body.resource_spans
+        for attribute in resource_spans.resource.attributes
+        if attribute.key == "service.name"
+    }
+    assert services == {"tmn-worker-test"}
+    spans = receiver.spans()
+    [delivery] = [s for s in spans if s.name == "outbox deliver"]
+    assert delivery.kind == Span.SPAN_KIND_CONSUMER
+    assert _attributes(delivery)["tmn.outbox.sent"] == 2
+    assert [(link.trace_id.hex(), link.span_id.hex()) for link in delivery.links] == [
+        (TRACE_ID, CALLER_SPAN_ID)
+    ] * 2
+    assert any(s.parent_span_id == delivery.span_id for s in spans)  # its statements
+    # The polls of an empty outbox before and after: no traces of their own.
+    assert {s.trace_id for s in spans} == {delivery.trace_id}
+    assert b"storgatanslivs" not in b"".join(receiver.bodies)
 
 
 async def test_with_tracing_off_nothing_is_sent(

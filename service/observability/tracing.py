@@ -4,8 +4,13 @@ On, every request gets a server span (Litestar's OpenTelemetry plugin, outermost
 a caller's W3C `traceparent`), named after its route template once routing found one; every SQL
 statement a child span (SQLAlchemy's instrumentation on the engine), and every outgoing httpx
 call (plugins, the identity provider's keys) a client span that passes the trace on. Logs carry
-the current `trace_id` and `span_id` (`add_trace_ids`, a structlog processor). Traces start at
-requests only: the in-server worker's statements, outside any request, are not recorded.
+the current `trace_id` and `span_id` (`add_trace_ids`, a structlog processor).
+
+Traces start at requests and at the outbox's deliveries. A queued message keeps the traceparent
+of the request that queued it (`current_traceparent`, stored with the message); the worker's
+batch (`tmn worker`, or the in-server one) is a consumer span, with its statements and webhook
+calls as children, linked to each of those requests' traces (`link_for`). Anything else outside
+a request (the worker polling an empty outbox every few seconds) is not recorded.
 
 Personal data never leaves the process in a span: what the instrumentations record (the URL with
 its query string, the concrete path, the client's address, the user agent, exception messages,
@@ -67,6 +72,13 @@ SAFE_ATTRIBUTES = frozenset(
         "server.port",
         "error.type",
         "tmn.request_id",
+        # The outbox's delivery spans: how many messages a batch held, and what became of them.
+        "messaging.system",
+        "messaging.operation",
+        "messaging.operation.type",
+        "messaging.batch.message_count",
+        "tmn.outbox.sent",
+        "tmn.outbox.not_sent",
         # Database spans: the statement (with placeholders), the system, database and host.
         "db.system",
         "db.system.name",
@@ -93,6 +105,28 @@ def add_trace_ids(_logger: Any, _method: str, event: MutableMapping[str, Any]) -
         event.setdefault("trace_id", format(context.trace_id, "032x"))
         event.setdefault("span_id", format(context.span_id, "016x"))
     return event
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the span being recorded now (a request's), to keep with work it
+    queues; None when tracing is off or the span is not sampled. Costs nothing when off."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def link_for(traceparent: str | None) -> trace.SpanContext | None:
+    """The span context a stored traceparent names (to link to), or None if there is none or it
+    does not parse."""
+    if not traceparent:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    context = trace.get_current_span(
+        TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+    ).get_span_context()
+    return context if context.is_valid else None
 
 
 def route_span_middleware(app: ASGIApp) -> ASGIApp:
@@ -179,9 +213,10 @@ def _requests_only(inner: Sampler) -> Sampler:
     from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
     class _RequestsOnly(Sampler):
-        """A trace starts at a request (a server span). A statement or call outside any, such as
-        the in-server worker polling the outbox every few seconds, would be a trace of its own
-        with no request to explain it: not recorded. Everything else is `inner`'s decision."""
+        """A trace starts at a request (a server span) or at a batch of the outbox's deliveries
+        (a consumer span). A statement or call outside both, such as the worker polling an
+        empty outbox every few seconds, would be a trace of its own with nothing to explain it:
+        not recorded. Everything else is `inner`'s decision."""
 
         def should_sample(
             self,
@@ -194,7 +229,7 @@ def _requests_only(inner: Sampler) -> Sampler:
             trace_state: TraceState | None = None,
         ) -> SamplingResult:
             parent = trace.get_current_span(parent_context).get_span_context()
-            if not parent.is_valid and kind != trace.SpanKind.SERVER:
+            if not parent.is_valid and kind not in (trace.SpanKind.SERVER, trace.SpanKind.CONSUMER):
                 return SamplingResult(Decision.DROP)
             return inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
@@ -242,6 +277,10 @@ class Tracing:
         )
         return OpenTelemetryPlugin(config)
 
+    def tracer(self, name: str) -> trace.Tracer:
+        """A tracer of this app's provider (the worker's delivery spans)."""
+        return self.provider.get_tracer(name)
+
     def instrument(self, engine: AsyncEngine) -> None:
         """Spans for the engine's statements and for outgoing httpx requests (until shutdown)."""
         from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -269,4 +308,12 @@ def setup_tracing(settings: Settings) -> Tracing | None:
     return Tracing(settings) if settings.otel_enabled else None
 
 
-__all__ = ["SAFE_ATTRIBUTES", "Tracing", "add_trace_ids", "route_span_middleware", "setup_tracing"]
+__all__ = [
+    "SAFE_ATTRIBUTES",
+    "Tracing",
+    "add_trace_ids",
+    "current_traceparent",
+    "link_for",
+    "route_span_middleware",
+    "setup_tracing",
+]

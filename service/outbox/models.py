@@ -47,6 +47,9 @@ class OutboxMessage(EntityBase):
     locked_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(String(500))
     sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # The W3C traceparent of the request that queued it, when tracing was on: the worker's
+    # delivery span links to that trace (service/observability/tracing.py).
+    trace_context: Mapped[str | None] = mapped_column(String(55))
 
 
 class EmailHold(NaturalKeyBase):

@@ -20,10 +20,12 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.context import Context
 from service.db import utcnow
+from service.observability.tracing import current_traceparent, link_for
 from service.outbox import schemas
 from service.outbox.models import Category, EmailHold, OutboxMessage, OutboxStatus
 from service.outbox.repository import OutboxRepository
@@ -110,6 +112,7 @@ class OutboxService:
             ],
             message_id=f"<{ident}@{message_domain(self.settings)}>",
             max_attempts=self.settings.outbox_max_attempts,
+            trace_context=current_traceparent(),
         )
         return await self.repo.add(message)
 
@@ -196,11 +199,17 @@ class OutboxWorker:
     """Delivers due messages through the configured transport plugin."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], host: PluginHost, settings: Settings
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        host: PluginHost,
+        settings: Settings,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.host = host
         self.settings = settings
+        # Tracing's (when on): each batch a consumer span linked to the requests that queued it.
+        self.tracer = tracer or trace.NoOpTracer()
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid4().hex[:6]}"
         self._stop = asyncio.Event()
 
@@ -222,9 +231,29 @@ class OutboxWorker:
             await session.commit()
         if not ids:
             return 0
+        with self.tracer.start_as_current_span(
+            "outbox deliver",
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "tmn.outbox",
+                "messaging.operation": "process",
+                "messaging.operation.type": "process",
+                "messaging.batch.message_count": len(ids),
+            },
+        ) as span:
+            await self._deliver(ids, span)
+        return len(ids)
+
+    async def _deliver(self, ids: list[UUID], span: trace.Span) -> None:
+        """Send or call what was claimed, and record each outcome."""
         async with self.sessionmaker() as session:
             repo = OutboxRepository(session=session)
             messages = await repo.by_ids(ids)
+            if span.is_recording():
+                for message in messages:
+                    link = link_for(message.trace_context)
+                    if link is not None:
+                        span.add_link(link)
             emails = [m for m in messages if m.kind == "email"]
             held = await repo.held([m.recipient.lower() for m in emails])
             for m in emails:
@@ -240,7 +269,9 @@ class OutboxWorker:
             results.update(await webhooks.deliver(self.host, calls, endpoints))
             self._record(session, sendable + calls, results)
             await session.commit()
-        return len(ids)
+            sent = sum(1 for m in messages if m.status is OutboxStatus.SENT)
+            span.set_attribute("tmn.outbox.sent", sent)
+            span.set_attribute("tmn.outbox.not_sent", len(messages) - sent)
 
     async def _send(self, messages: list[OutboxMessage]) -> dict[str, SendResult]:
         if not messages:

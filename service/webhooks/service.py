@@ -17,6 +17,7 @@ from service.auth.principal import ensure_in_scope
 from service.context import Context
 from service.db import utcnow
 from service.geography.service import GeographyService
+from service.observability.tracing import current_traceparent
 from service.outbox.models import Category, OutboxMessage, OutboxStatus
 from service.outbox.service import message_domain
 from service.pagination import Ordering, fetch_page
@@ -248,6 +249,7 @@ class WebhookService:
             message_id=f"<{ident}@{message_domain(self.settings)}>",
             status=OutboxStatus.PENDING,
             max_attempts=self.settings.outbox_max_attempts,
+            trace_context=current_traceparent(),
         )
         self.ctx.session.add(message)
         return message
