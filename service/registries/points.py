@@ -356,9 +356,10 @@ class PickupPointService:
 
     async def to_schemas(self, orgs: list[Organization]) -> list[schemas.PickupPoint]:
         """These organizations as pickup points, in their order: the list's statement for their
-        ids, run through the session (which flushes what this request changed first)."""
+        ids, read after what this request changed is flushed (the sessions do not autoflush)."""
         if not orgs:
             return []
+        await self.ctx.session.flush()
         stmt = _with_listings([ORG.c.id.in_([o.id for o in orgs])], limit=False)
         points = {point.id: point for point in self._points((await self.ctx.session.execute(stmt)).all())}
         return [points[o.id] for o in orgs]
