@@ -38,7 +38,7 @@ from service.auth.oidc import OidcVerifier
 from service.auth.principal import Principal
 from service.certifications.controller import CertificationController, PublicCredentialController
 from service.db import create_engine, create_sessionmaker
-from service.deps import provide_context, provide_db_session, provide_principal
+from service.deps import provide_context, provide_db_session, provide_principal, release_sessions
 from service.directory.controller import DirectoryController
 from service.directory.service import DirectoryCache
 from service.geography.controller import CountyController, MunicipalityController
@@ -322,6 +322,7 @@ def create_app(
         prometheus_config().middleware,
         *([route_span_middleware] if tracing is not None else []),
         middleware_problems,
+        release_sessions,  # a request's session, given back even when Litestar leaves it open
         DefineMiddleware(
             BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS, exclude_from_auth_key="exclude_from_auth"
         ),

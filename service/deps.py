@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import events
@@ -17,11 +18,15 @@ from service.context import Context
 from service.db import utcnow
 from service.problems import Problem
 
+# Where a request's scope lists the sessions provide_db_session opened (see release_sessions).
+SESSIONS_KEY = "tmn_db_sessions"
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+
+async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
     """One session and one transaction per request: committed when the handler succeeds,
     rolled back when anything raises, so a failed write leaves nothing half-written."""
     async with state.sessionmaker() as session:
+        scope.setdefault(SESSIONS_KEY, []).append(session)  # type: ignore[misc]
         try:
             yield session
         except BaseException:
@@ -34,6 +39,26 @@ async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]
             if session.in_transaction():
                 await session.commit()
             events.dispatch_committed(session, state.plugins)
+
+
+def release_sessions(app: ASGIApp) -> ASGIApp:
+    """Give back the session a request left open. When a dependency raises after the session's
+    was resolved (a report's filter names an unknown county), Litestar never runs the session
+    generator's cleanup: its connection would stay checked out, in its transaction, until the
+    garbage collector finalised the generator (a stream of such 422s could drain the pool). Sessions
+    closed as usual are skipped; one still in a transaction is rolled back and closed."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            sessions = cast("list[AsyncSession]", scope.get(SESSIONS_KEY, []))
+            for session in sessions:
+                if session.in_transaction():
+                    events.discard(session)
+                    await session.close()
+
+    return middleware
 
 
 def provide_principal(request: Request[Any, Any, Any]) -> Principal:
