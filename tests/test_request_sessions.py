@@ -23,6 +23,10 @@ from service.app import create_app
 from service.settings import Settings
 from tests.conftest import ADMIN_KEY
 
+NOWHERE = "00000000-0000-0000-0000-000000000000"
+JSON = {"Content-Type": "application/json"}
+STALE = {"If-Match": '"0"', "Content-Type": "application/merge-patch+json"}
+
 
 @pytest.fixture
 def no_collector() -> Iterator[None]:
@@ -70,12 +74,23 @@ async def test_a_request_gives_its_connection_back_whatever_raised(
                 ("/v1/reports/progress/rollup", {"county": "99"}, 422),
                 ("/v1/reports/coverage", {"county": "99"}, 422),
                 # The handler raises: 404; and one that succeeds.
-                ("/v1/networks/00000000-0000-0000-0000-000000000000", {}, 404),
+                (f"/v1/networks/{NOWHERE}", {}, 404),
                 ("/v1/reports/progress", {"county": "25"}, 200),
             ] * 3
             for path, params, status in requests:
                 response = await client.get(path, params=params)
                 assert response.status_code == status, response.text
                 assert checkouts.out == 0, f"{path} {params}: a connection is still out"
+            # Writes that fail (none may succeed: this app commits to the shared test database): a
+            # body that does not parse, one that breaks a rule, a change to something not there.
+            writes = [
+                ("POST", "/v1/networks", {"content": b"{not json", "headers": JSON}, 400),
+                ("POST", "/v1/networks", {"json": {"name": "", "kind": "local_network"}}, 422),
+                ("PATCH", f"/v1/networks/{NOWHERE}", {"json": {"name": "x"}, "headers": STALE}, 404),
+            ]
+            for method, path, options, status in writes:
+                response = await client.request(method, path, **options)
+                assert response.status_code == status, response.text
+                assert checkouts.out == 0, f"{method} {path}: a connection is still out"
     finally:
         checkouts.remove()
