@@ -44,9 +44,11 @@ async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[Async
 def release_sessions(app: ASGIApp) -> ASGIApp:
     """Give back the session a request left open. When a dependency raises after the session's
     was resolved (a report's filter names an unknown county), Litestar never runs the session
-    generator's cleanup: its connection would stay checked out, in its transaction, until the
-    garbage collector finalised the generator (a stream of such 422s could drain the pool). Sessions
-    closed as usual are skipped; one still in a transaction is rolled back and closed."""
+    generator's cleanup: its connection stays checked out, in its transaction, until the garbage
+    collector happens to finalise the generator (under load within moments; in the test suite,
+    where every session shares one connection, its savepoint was rolled back under a later
+    request's). Sessions closed as usual are skipped; one still in a transaction is rolled back
+    and closed as soon as the request is answered."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         try:

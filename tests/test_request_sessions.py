@@ -3,8 +3,9 @@
 Litestar leaves a generator dependency that was already resolved (the per-request session)
 un-cleaned when a later dependency raises (a report's filters name an unknown county: 422), so
 its connection stayed checked out, inside a transaction, until the garbage collector happened to
-finalise the generator (a stream of such requests could drain the pool: 503s). The app gives
-back whatever session a request left open once the request is answered (service/deps.py). The
+finalise the generator: in a served app within moments, in the test suite (one connection shared
+by every session) late enough to roll back a later request's savepoint. The app gives back
+whatever session a request left open once the request is answered (service/deps.py). The
 collector is off here, so nothing but that can give a connection back in time.
 """
 
