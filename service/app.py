@@ -295,6 +295,7 @@ def create_app(
             ticker = MeetingTicker(
                 app.state.sessionmaker,
                 Outside(settings=settings, plugins=plugins, directory_cache=app.state.directory_cache),
+                tracer=tracing.tracer("tmn.worker") if tracing is not None else None,
             )
             worker = asyncio.gather(outbox_worker.run(), ticker.run())
         try:

@@ -195,7 +195,9 @@ def worker() -> None:
         )
         directory = DirectoryCache(ttl=settings.directory_cache_seconds)
         ticker = MeetingTicker(
-            sessionmaker, Outside(settings=settings, plugins=host, directory_cache=directory)
+            sessionmaker,
+            Outside(settings=settings, plugins=host, directory_cache=directory),
+            tracer=tracing.tracer("tmn.worker") if tracing is not None else None,
         )
 
         def stop() -> None:

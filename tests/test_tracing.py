@@ -31,15 +31,19 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from sqlalchemy.pool import NullPool
 
 from service.db import create_engine, create_sessionmaker
+from service.meetings.mail import Outside
+from service.meetings.ticker import MeetingTicker
 from service.outbox.service import OutboxService, OutboxWorker
 from service.settings import Settings
 from tests.conftest import client_for
 from tests.helpers import context, create
 from tests.meeting_helpers import cast, collaboration_meeting, mail_settings
 from tests.test_fault_postgres import server_env
+from tests.test_registries import pull_settings, registry
 from tests.test_shutdown import migrate, shutdown_db, start_worker
 
-__all__ = ["shutdown_db"]  # a fixture (a database of its own for `tmn worker`)
+# Fixtures: a database of its own for `tmn worker`; a carrier's registry (its HTTP samples).
+__all__ = ["registry", "shutdown_db"]
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -329,9 +333,62 @@ async def test_tmn_worker_exports_its_deliveries(
         (TRACE_ID, CALLER_SPAN_ID)
     ] * 2
     assert any(s.parent_span_id == delivery.span_id for s in spans)  # its statements
-    # The polls of an empty outbox before and after: no traces of their own.
-    assert {s.trace_id for s in spans} == {delivery.trace_id}
+    # Its schedule's first round sent the certifications' notices (a job, a trace of its own);
+    # the polls of an empty outbox before and after, and the meeting tick: no traces.
+    [notify] = [s for s in spans if s.name == "certification notify"]
+    assert {s.trace_id for s in spans} == {delivery.trace_id, notify.trace_id}
     assert b"storgatanslivs" not in b"".join(receiver.bodies)
+
+
+async def test_the_workers_jobs_are_traced_and_its_tick_is_not(
+    engine, settings: Settings, receiver: OtlpReceiver, registry
+) -> None:
+    traced = pull_settings(
+        settings,
+        registry,
+        otel_enabled=True,
+        otel_endpoint=receiver.url,
+        registry_sync_carriers=("postnord",),
+        meetings_tick_seconds=3600.0,
+    )
+    async with client_for(engine, traced) as client:
+        state = client.app.state
+        outside = Outside(
+            settings=state.settings, plugins=state.plugins, directory_cache=state.directory_cache
+        )
+        ticker = MeetingTicker(state.sessionmaker, outside, tracer=state.tracing.tracer("tmn.worker"))
+
+        async def one_round() -> None:
+            # One round of the schedule: the tick, the certifications' notices, the registries.
+            running = asyncio.ensure_future(ticker.run())
+            for _ in range(100):  # until the registry was asked, then a moment for the rest
+                if registry.requests:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            ticker.stop()
+            await running
+
+        client.blocking_portal.call(one_round)
+
+    spans = receiver.spans()
+    [pull] = [s for s in spans if s.name == "registry pull"]
+    [notify] = [s for s in spans if s.name == "certification notify"]
+    assert not pull.parent_span_id and not notify.parent_span_id and pull.trace_id != notify.trace_id
+    assert _attributes(pull) == {"tmn.job": "registry pull", "tmn.carrier": "postnord"}
+    pull_children = [s for s in spans if s.trace_id == pull.trace_id and s.parent_span_id == pull.span_id]
+    # The registry's pages fetched over HTTP, and the sync's statements, inside the pull's trace
+    # (this first pull of a carrier stops at a safety limit without force: an error, by type).
+    fetched = [
+        s for s in pull_children if s.kind == Span.SPAN_KIND_CLIENT and "db.system" not in _attributes(s)
+    ]
+    assert len(fetched) == len(registry.requests)
+    assert any("FROM carrier" in str(_attributes(s).get("db.statement")) for s in pull_children)
+    assert any(s.trace_id == notify.trace_id and s.parent_span_id == notify.span_id for s in spans)
+    # The tick's statements (reminders, offers) start no trace: every span is in a job's trace
+    # or the list request's.
+    request_traces = {s.trace_id for s in spans if s.kind == Span.SPAN_KIND_SERVER}
+    assert {s.trace_id for s in spans} == {pull.trace_id, notify.trace_id} | request_traces
 
 
 async def test_with_tracing_off_nothing_is_sent(

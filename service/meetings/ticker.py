@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 import structlog
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.auth.principal import Principal
@@ -119,11 +120,18 @@ async def run_tick(
 class MeetingTicker:
     """The worker's schedule, until stopped: `tick` every TMN_MEETINGS_TICK_SECONDS, the
     certifications' notify every TMN_CERTIFICATION_NOTIFY_SECONDS, and the carriers' registries
-    every TMN_REGISTRY_SYNC_SECONDS."""
+    every TMN_REGISTRY_SYNC_SECONDS. With tracing on, each certification notice run and each
+    registry pull is a trace of its own (a job span); the frequent tick is not traced."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], outside: Outside) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        outside: Outside,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.outside = outside
+        self.tracer = tracer or trace.NoOpTracer()
         self._stop = asyncio.Event()
         self._pulled: dict[str, float] = {}
 
@@ -136,7 +144,8 @@ class MeetingTicker:
                 await run_tick(self.sessionmaker, self.outside)
                 # Certifications change with the calendar: look for due and lapsed ones now and then.
                 if time.monotonic() - last_notify >= self.outside.settings.certification_notify_seconds:
-                    await run_notify(self.sessionmaker, self.outside)
+                    with self._job("certification notify"):
+                        await run_notify(self.sessionmaker, self.outside)
                     last_notify = time.monotonic()
             except Exception as exc:  # the database may be away for a moment; try again next time
                 logger.error("meetings tick error", error=type(exc).__name__)
@@ -155,9 +164,15 @@ class MeetingTicker:
                 continue
             self._pulled[code] = time.monotonic()
             try:
-                await run_sync(self.sessionmaker, self.outside, code)
+                with self._job("registry pull", carrier=code):
+                    await run_sync(self.sessionmaker, self.outside, code)
             except Exception as exc:
                 logger.error("registry sync error", carrier=code, error=type(exc).__name__)
+
+    def _job(self, name: str, **attributes: str) -> contextlib.AbstractContextManager[trace.Span]:
+        """A root span for one scheduled job (see tracing's sampler: `tmn.job` starts a trace)."""
+        tags = {"tmn.job": name, **{f"tmn.{key}": value for key, value in attributes.items()}}
+        return self.tracer.start_as_current_span(name, attributes=tags)
 
     def stop(self) -> None:
         self._stop.set()

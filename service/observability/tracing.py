@@ -9,8 +9,10 @@ the current `trace_id` and `span_id` (`add_trace_ids`, a structlog processor).
 Traces start at requests and at the outbox's deliveries. A queued message keeps the traceparent
 of the request that queued it (`current_traceparent`, stored with the message); the worker's
 batch (`tmn worker`, or the in-server one) is a consumer span, with its statements and webhook
-calls as children, linked to each of those requests' traces (`link_for`). Anything else outside
-a request (the worker polling an empty outbox every few seconds) is not recorded.
+calls as children, linked to each of those requests' traces (`link_for`). The worker's scheduled
+jobs (a certification notice run, a registry pull) start traces of their own. Anything else
+outside a request (the worker polling an empty outbox, its meeting tick every few seconds) is
+not recorded.
 
 Personal data never leaves the process in a span: what the instrumentations record (the URL with
 its query string, the concrete path, the client's address, the user agent, exception messages,
@@ -79,6 +81,9 @@ SAFE_ATTRIBUTES = frozenset(
         "messaging.batch.message_count",
         "tmn.outbox.sent",
         "tmn.outbox.not_sent",
+        # The worker's scheduled jobs (certification notices, registry pulls) and their carrier.
+        "tmn.job",
+        "tmn.carrier",
         # Database spans: the statement (with placeholders), the system, database and host.
         "db.system",
         "db.system.name",
@@ -213,10 +218,11 @@ def _requests_only(inner: Sampler) -> Sampler:
     from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
     class _RequestsOnly(Sampler):
-        """A trace starts at a request (a server span) or at a batch of the outbox's deliveries
-        (a consumer span). A statement or call outside both, such as the worker polling an
-        empty outbox every few seconds, would be a trace of its own with nothing to explain it:
-        not recorded. Everything else is `inner`'s decision."""
+        """A trace starts at a request (a server span), at a batch of the outbox's deliveries
+        (a consumer span) or at one of the worker's scheduled jobs (a span with `tmn.job`). A
+        statement or call outside those, such as the worker polling an empty outbox every few
+        seconds, would be a trace of its own with nothing to explain it: not recorded.
+        Everything else is `inner`'s decision."""
 
         def should_sample(
             self,
@@ -229,7 +235,10 @@ def _requests_only(inner: Sampler) -> Sampler:
             trace_state: TraceState | None = None,
         ) -> SamplingResult:
             parent = trace.get_current_span(parent_context).get_span_context()
-            if not parent.is_valid and kind not in (trace.SpanKind.SERVER, trace.SpanKind.CONSUMER):
+            starts_trace = kind in (trace.SpanKind.SERVER, trace.SpanKind.CONSUMER) or (
+                attributes is not None and "tmn.job" in attributes
+            )
+            if not parent.is_valid and not starts_trace:
                 return SamplingResult(Decision.DROP)
             return inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
