@@ -176,12 +176,22 @@ def _scrub(span: ReadableSpan) -> ReadableSpan:
     def keep(attributes: Mapping[str, Any] | None, allowed: frozenset[str]) -> dict[str, Any]:
         return {k: v for k, v in (attributes or {}).items() if k in allowed}
 
+    attributes = keep(span.attributes, SAFE_ATTRIBUTES)
+    name = span.name
+    if attributes.get("db.system") == "sqlite":
+        # SQLite's database name is its file's path ("SELECT /home/<someone>/tmn.sqlite3"): the
+        # statement's operation alone names the span, and the path is not exported.
+        name = f"{name.split(' ', 1)[0]} sqlite"
+        attributes = {k: v for k, v in attributes.items() if k not in ("db.name", "db.namespace")}
+        for key in ("db.operation", "db.operation.name"):
+            if isinstance(attributes.get(key), str):
+                attributes[key] = attributes[key].split(" ", 1)[0]
     return ReadableSpan(
-        name=span.name,
+        name=name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=keep(span.attributes, SAFE_ATTRIBUTES),
+        attributes=attributes,
         events=[
             Event(e.name, keep(e.attributes, SAFE_EVENT_ATTRIBUTES), timestamp=e.timestamp)
             for e in span.events
