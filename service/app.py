@@ -55,7 +55,7 @@ from service.meetings.public import InvitationLinkController, RegistrationLinkCo
 from service.meetings.ticker import MeetingTicker
 from service.networks.controller import NetworkController, NetworkMemberController
 from service.observability.metrics import MetricsController, prometheus_config
-from service.observability.tracing import add_trace_ids, route_span_middleware, setup_tracing
+from service.observability.tracing import add_trace_ids, route_span_middleware, setup_tracing, tracer_of
 from service.organizations.controller import OrganizationController
 from service.outbox.controller import (
     EmailHoldController,
@@ -290,12 +290,12 @@ def create_app(
                 app.state.sessionmaker,
                 plugins,
                 settings,
-                tracer=tracing.tracer("tmn.outbox") if tracing is not None else None,
+                tracer=tracer_of(tracing, "tmn.outbox"),
             )
             ticker = MeetingTicker(
                 app.state.sessionmaker,
                 Outside(settings=settings, plugins=plugins, directory_cache=app.state.directory_cache),
-                tracer=tracing.tracer("tmn.worker") if tracing is not None else None,
+                tracer=tracer_of(tracing, "tmn.worker"),
             )
             worker = asyncio.gather(outbox_worker.run(), ticker.run())
         try:

@@ -178,7 +178,7 @@ def worker() -> None:
     from service.directory.service import DirectoryCache
     from service.meetings.mail import Outside
     from service.meetings.ticker import MeetingTicker
-    from service.observability.tracing import setup_tracing
+    from service.observability.tracing import setup_tracing, tracer_of
     from service.outbox.service import OutboxWorker
     from service.pluginhost import PluginHost
 
@@ -190,14 +190,12 @@ def worker() -> None:
         tracing = setup_tracing(settings)
         if tracing is not None:
             tracing.instrument(engine)
-        outbox = OutboxWorker(
-            sessionmaker, host, settings, tracer=tracing.tracer("tmn.outbox") if tracing is not None else None
-        )
+        outbox = OutboxWorker(sessionmaker, host, settings, tracer=tracer_of(tracing, "tmn.outbox"))
         directory = DirectoryCache(ttl=settings.directory_cache_seconds)
         ticker = MeetingTicker(
             sessionmaker,
             Outside(settings=settings, plugins=host, directory_cache=directory),
-            tracer=tracing.tracer("tmn.worker") if tracing is not None else None,
+            tracer=tracer_of(tracing, "tmn.worker"),
         )
 
         def stop() -> None:

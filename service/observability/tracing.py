@@ -327,6 +327,11 @@ def setup_tracing(settings: Settings) -> Tracing | None:
     return Tracing(settings) if settings.otel_enabled else None
 
 
+def tracer_of(tracing: Tracing | None, name: str) -> trace.Tracer | None:
+    """A tracer for the worker's parts when tracing is on; None (they trace nothing) when off."""
+    return tracing.tracer(name) if tracing is not None else None
+
+
 __all__ = [
     "SAFE_ATTRIBUTES",
     "Tracing",
@@ -335,4 +340,5 @@ __all__ = [
     "link_for",
     "route_span_middleware",
     "setup_tracing",
+    "tracer_of",
 ]
