@@ -84,6 +84,7 @@ def list_sql(code: str) -> tuple[str, list[Any]]:
 def app_factory() -> Any:
     """The app as `tmn serve` builds it, plus the bare baseline routes (uvicorn --factory)."""
     from service.app import create_app
+    from service.registries.points import LISTING_COLUMNS, PAGE_COLUMNS
     from service.settings import Settings
 
     settings = Settings.from_env()
@@ -91,6 +92,10 @@ def app_factory() -> Any:
     dsn = pg_dsn(settings.database_url)
     pool: dict[str, asyncpg.Pool] = {}
     statements: dict[str, tuple[str, list[Any]]] = {}
+    # The row's keys as the list's statement names them (the organization's columns, two of its
+    # certification's, the listing's labels).
+    org_keys = (*(c.name for c in PAGE_COLUMNS), "state", "valid_until")
+    listing_keys = tuple(c.name for c in LISTING_COLUMNS)
     lock = asyncio.Lock()
 
     async def raw_pool() -> asyncpg.Pool:
@@ -112,9 +117,9 @@ def app_factory() -> Any:
         items: list[dict[str, Any]] = []
         for r in rows:
             if not items or items[-1]["id"] != r["id"]:
-                items.append({**{k: r[k] for k in ORG_KEYS}, "listings": []})
+                items.append({**{k: r[k] for k in org_keys}, "listings": []})
             if r["listing_id"] is not None:
-                items[-1]["listings"].append({k: r[k] for k in LISTING_KEYS})
+                items[-1]["listings"].append({k: r[k] for k in listing_keys})
         return Response(
             msgspec.json.encode({"items": items[:50], "limit": 50}), media_type="application/json"
         )
@@ -129,35 +134,6 @@ def app_factory() -> Any:
     app.register(raw_pickup_points)
     app.register(raw_organizations)
     return app
-
-
-ORG_KEYS = (
-    "id",
-    "name",
-    "kind",
-    "status",
-    "street_address",
-    "postal_code",
-    "city",
-    "latitude",
-    "longitude",
-    "municipality_code",
-    "county_code",
-    "placement",
-    "placement_distance_m",
-    "state",
-    "valid_until",
-)
-LISTING_KEYS = (
-    "listing_id",
-    "listing_carrier",
-    "listing_external_id",
-    "listing_name",
-    "listing_kind",
-    "listing_status",
-    "listing_closed_at",
-    "listing_last_seen_at",
-)
 
 
 async def prepare(url: str, points: int) -> tuple[str, str]:

@@ -27,6 +27,9 @@ Cursor = Annotated[
     str | None,
     QueryParameter(max_length=1000, description="Opaque cursor from the previous page's `next_cursor`."),
 ]
+# The list filters by place that many operations share (scope still decides what they see).
+MunicipalityFilter = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")]
+CountyFilter = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{2}$")]
 IfMatch = Annotated[
     str | None,
     HeaderParameter(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -17,6 +19,7 @@ from service.meetings.mail import Outside
 from service.meetings.ticker import TickReport, run_tick
 from service.outbox.service import OutboxWorker
 from service.settings import Settings
+from tests.conftest import client_for
 from tests.helpers import create, network_tree, pickup_point
 
 
@@ -239,3 +242,13 @@ def mail_settings(settings: Settings, port: int) -> Settings:
         # The directory plugins' HTTP source is not configured in these tests.
         plugins=("smtp", "police", "customs", "municipality", "webhooks"),
     )
+
+
+@asynccontextmanager
+async def meeting_world(engine: Any, settings: Settings, smtp: Any) -> AsyncIterator[tuple[Any, Clock, Cast]]:
+    """A client on the SMTP server, its clock (1 March 2027) and the Älvsbyn cast: what the
+    meeting, certification and report tests start from."""
+    async with client_for(engine, mail_settings(settings, smtp.port)) as client:
+        clock = Clock()
+        client.app.state.clock = clock
+        yield client, clock, await cast(client)

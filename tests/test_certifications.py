@@ -16,17 +16,12 @@ from service.certifications.notify import run_notify
 from service.meetings.mail import Outside
 from tests.conftest import client_for
 from tests.helpers import error_fields, problem
-from tests.meeting_helpers import Cast, Clock, cast, collaboration_meeting, deliver, to
-from tests.meeting_helpers import mail_settings as meeting_mail_settings
+from tests.meeting_helpers import Cast, Clock, collaboration_meeting, deliver, meeting_world, to
 
 
 @pytest.fixture
 async def world(engine, settings, smtp) -> Any:
-    settings = meeting_mail_settings(settings, smtp.port)
-    clock = Clock()
-    async with client_for(engine, settings) as client:
-        client.app.state.clock = clock
-        people = await cast(client)
+    async with meeting_world(engine, settings, smtp) as (client, clock, people):
         yield client, clock, people, smtp.inbox.messages
 
 

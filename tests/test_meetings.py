@@ -13,26 +13,20 @@ from tests.conftest import ADMIN_KEY, client_for
 from tests.helpers import error_fields, problem
 from tests.meeting_helpers import (
     Cast,
-    Clock,
     calendar_of,
-    cast,
     collaboration_meeting,
     deliver,
     link,
+    meeting_world,
     tick,
     to,
 )
-from tests.meeting_helpers import mail_settings as meeting_mail_settings
 
 
 @pytest.fixture
 async def world(engine, settings, smtp) -> Any:
     """A client on the SMTP server, its clock (1 March 2027) and the Älvsbyn cast."""
-    settings = meeting_mail_settings(settings, smtp.port)
-    clock = Clock()
-    async with client_for(engine, settings) as client:
-        client.app.state.clock = clock
-        people = await cast(client)
+    async with meeting_world(engine, settings, smtp) as (client, clock, people):
         yield client, clock, people, smtp.inbox.messages
 
 

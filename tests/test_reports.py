@@ -12,10 +12,9 @@ from uuid import uuid4
 import pytest
 
 from service.meetings.models import SurveyResponse
-from tests.conftest import ADMIN_KEY, client_for
+from tests.conftest import ADMIN_KEY
 from tests.helpers import create, error_fields, problem
-from tests.meeting_helpers import Cast, Clock, cast
-from tests.meeting_helpers import mail_settings as meeting_mail_settings
+from tests.meeting_helpers import Cast, Clock, meeting_world
 from tests.test_auth import bearer, make_key
 from tests.test_certifications import consenting_staff, held_meeting
 
@@ -31,11 +30,7 @@ DECISION = {
 
 @pytest.fixture
 async def world(engine, settings, smtp) -> Any:
-    settings = meeting_mail_settings(settings, smtp.port)
-    clock = Clock()
-    async with client_for(engine, settings) as client:
-        client.app.state.clock = clock
-        people = await cast(client)
+    async with meeting_world(engine, settings, smtp) as (client, clock, people):
         yield client, clock, people
 
 

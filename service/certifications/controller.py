@@ -16,7 +16,16 @@ from service.certifications.models import CertificationStatus
 from service.certifications.service import CertificationService, issuer_key
 from service.deps import RequestContext
 from service.geography.service import GeographyService
-from service.http import CREATE_ERRORS, LIST_ERRORS, READ_ERRORS, Cursor, Limit, problem_responses
+from service.http import (
+    CREATE_ERRORS,
+    LIST_ERRORS,
+    READ_ERRORS,
+    CountyFilter,
+    Cursor,
+    Limit,
+    MunicipalityFilter,
+    problem_responses,
+)
 from service.meetings.controller import outside
 from service.meetings.public import link_context
 from service.messages import format_day
@@ -41,8 +50,8 @@ class CertificationController(Controller):
         request: Request[Any, Any, Any],
         ctx: RequestContext,
         organization: Annotated[UUID | None, QueryParameter(description="Of this organization")] = None,
-        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
-        county: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{2}$")] = None,
+        municipality: MunicipalityFilter = None,
+        county: CountyFilter = None,
         status: FromQuery[CertificationStatus | None] = None,
         due_before: Annotated[
             date | None, QueryParameter(description="Active, with valid_until before this day")

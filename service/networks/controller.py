@@ -19,6 +19,7 @@ from service.http import (
     IdempotencyKey,
     IfMatch,
     Limit,
+    MunicipalityFilter,
     created_response,
     idempotent,
     page_response,
@@ -54,7 +55,7 @@ class NetworkController(Controller):
         ctx: RequestContext,
         level: FromQuery[NetworkLevel | None] = None,
         kind: FromQuery[NetworkKind | None] = None,
-        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
+        municipality: MunicipalityFilter = None,
         county: Annotated[
             str | None, QueryParameter(pattern=r"^[0-9]{2}$", description="Networks in or covering")
         ] = None,

@@ -16,10 +16,12 @@ from service.http import (
     MERGE_PATCH_NOTE,
     READ_ERRORS,
     UPDATE_ERRORS,
+    CountyFilter,
     Cursor,
     IdempotencyKey,
     IfMatch,
     Limit,
+    MunicipalityFilter,
     created_response,
     idempotent,
     page_response,
@@ -60,8 +62,8 @@ class OrganizationController(Controller):
         request: Request[Any, Any, Any],
         ctx: RequestContext,
         kind: Annotated[OrganizationKind | None, QueryParameter(description="Only this kind")] = None,
-        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
-        county: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{2}$")] = None,
+        municipality: MunicipalityFilter = None,
+        county: CountyFilter = None,
         q: Annotated[
             str | None, QueryParameter(max_length=100, description="Name contains (any case)")
         ] = None,

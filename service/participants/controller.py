@@ -15,10 +15,12 @@ from service.http import (
     MERGE_PATCH_NOTE,
     READ_ERRORS,
     UPDATE_ERRORS,
+    CountyFilter,
     Cursor,
     IdempotencyKey,
     IfMatch,
     Limit,
+    MunicipalityFilter,
     created_response,
     idempotent,
     page_response,
@@ -56,8 +58,8 @@ class ParticipantController(Controller):
         ctx: RequestContext,
         organization: Annotated[UUID | None, QueryParameter(description="Current employer")] = None,
         role: FromQuery[ParticipantRoleKind | None] = None,
-        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
-        county: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{2}$")] = None,
+        municipality: MunicipalityFilter = None,
+        county: CountyFilter = None,
         email: Annotated[str | None, QueryParameter(max_length=254, description="Exact, any case")] = None,
         q: Annotated[
             str | None, QueryParameter(max_length=100, description="Name contains (any case)")

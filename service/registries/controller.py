@@ -16,9 +16,11 @@ from service.http import (
     ACTION_ERRORS,
     LIST_ERRORS,
     READ_ERRORS,
+    CountyFilter,
     Cursor,
     IdempotencyKey,
     Limit,
+    MunicipalityFilter,
     idempotent,
     page_response,
     problem_responses,
@@ -37,6 +39,7 @@ ExternalId = Annotated[
 ]
 PUSH = requires(Permission.REGISTRY_PUSH)
 SNAPSHOT_ERRORS = problem_responses(400, 403, 404, 409, 413, 415, 422)
+CarrierFilter = Annotated[str | None, QueryParameter(pattern=r"^[a-z0-9_-]{2,30}$")]
 BBox = Annotated[
     str | None,
     QueryParameter(
@@ -216,9 +219,9 @@ class PickupPointController(Controller):
     async def list_pickup_points(
         self,
         request: Request[Any, Any, Any],
-        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
-        county: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{2}$")] = None,
-        carrier: Annotated[str | None, QueryParameter(pattern=r"^[a-z0-9_-]{2,30}$")] = None,
+        municipality: MunicipalityFilter = None,
+        county: CountyFilter = None,
+        carrier: CarrierFilter = None,
         status: FromQuery[OrganizationStatus | None] = None,
         certified: Annotated[
             bool | None, QueryParameter(description="Holding a certification in force")
@@ -257,9 +260,9 @@ class PickupPointController(Controller):
         self,
         request: Request[Any, Any, Any],
         ctx: RequestContext,
-        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
-        county: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{2}$")] = None,
-        carrier: Annotated[str | None, QueryParameter(pattern=r"^[a-z0-9_-]{2,30}$")] = None,
+        municipality: MunicipalityFilter = None,
+        county: CountyFilter = None,
+        carrier: CarrierFilter = None,
         status: FromQuery[OrganizationStatus | None] = None,
         certified: Annotated[bool | None, QueryParameter()] = None,
         bbox: BBox = None,

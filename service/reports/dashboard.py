@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import PathParameter
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from service.auth.middleware import principal_for
 from service.auth.permissions import PUBLIC, Permission, allowed
 from service.auth.principal import Principal
 from service.deps import context_for
+from service.http import MunicipalityFilter
 from service.problems import Problem
 from service.reports import exports, maps
 from service.reports.schemas import Decision, StepStatus, UnreachedPoint
@@ -303,7 +304,7 @@ class DashboardController(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         name: Annotated[str, PathParameter(max_length=40)],
-        municipality: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}$")] = None,
+        municipality: MunicipalityFilter = None,
     ) -> Response[Any]:
         principal = await _reader(request, page=False)
         if isinstance(principal, Response):
